@@ -1,0 +1,80 @@
+"""`locate-ros` command line: locate (one image, JSON out) and demo (the bundled CPU default)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEMO_CACHE = Path(__file__).resolve().parents[1] / ".cache" / "tiny-golden"
+
+
+def load_image(path: str):
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("RGBA", "LA", "P"):  # composite transparency on white, as the reference does
+                im = im.convert("RGBA")
+                bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(bg, im)
+            return np.asarray(im.convert("RGB"))
+    except (FileNotFoundError, UnidentifiedImageError, OSError) as e:
+        raise SystemExit(f"locate-ros: cannot read image {path}: {e}")
+
+
+def _locate(args) -> dict:
+    from .locator import Locator
+
+    loc = Locator.from_pretrained(args.model, device=args.device, dtype=args.dtype, mode=args.mode, template=args.template)
+    query = args.query[0] if len(args.query) == 1 else args.query
+    res = loc.locate(load_image(args.image), query, task=args.task, max_new_tokens=args.max_new_tokens,
+                     repetition_penalty=args.repetition_penalty, temperature=args.temperature, max_boxes=args.max_boxes,
+                     max_time_s=args.max_time)
+    return res.to_dict()
+
+
+def main(argv=None) -> int:
+    from .processing import TASKS
+
+    p = argparse.ArgumentParser(prog="locate-ros", description="LocateAnything grounding (ROS-free core)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    lp = sub.add_parser("locate", help="ground a query in one image and print JSON")
+    lp.add_argument("--model", required=True, help="checkpoint directory (Hugging Face layout, safetensors)")
+    lp.add_argument("--image", required=True)
+    lp.add_argument("--query", action="append", default=[], help="text; repeat for several categories")
+    lp.add_argument("--task", default="detect", choices=sorted(TASKS))
+    lp.add_argument("--mode", default="hybrid", choices=["slow", "fast", "hybrid"])
+    lp.add_argument("--template", default="worker", choices=["worker", "eval"])
+    lp.add_argument("--device", default="cpu")
+    lp.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (default: fp32 on CPU, bf16 on GPU)")
+    lp.add_argument("--max-new-tokens", type=int, default=2048)
+    lp.add_argument("--max-boxes", type=int, default=None)
+    lp.add_argument("--max-time", type=float, default=None, help="seconds of decoding at most")
+    lp.add_argument("--repetition-penalty", type=float, default=1.0)
+    lp.add_argument("--temperature", type=float, default=0.0)
+    dp = sub.add_parser("demo", help="run the bundled CPU default (tiny random checkpoint, bundled image)")
+    dp.add_argument("--mode", default="hybrid", choices=["slow", "fast", "hybrid"])
+    args = p.parse_args(argv)
+
+    if args.cmd == "demo":
+        from .testing.tiny import build_tiny_checkpoint, golden_dir
+
+        ckpt = build_tiny_checkpoint(DEMO_CACHE)
+        args = p.parse_args(["locate", "--model", str(ckpt), "--image", str(golden_dir() / "image_84x56.png"),
+                             "--query", "red square", "--mode", args.mode, "--max-new-tokens", "24"])
+    if args.task not in ("ocr",) and not args.query:
+        p.error("--query is required for this task")
+    try:
+        out = _locate(args)
+    except (ValueError, RuntimeError) as e:  # bad input or checkpoint: one clear line, no traceback
+        print(f"locate-ros: {e}", file=sys.stderr)
+        return 2
+    json.dump(out, sys.stdout, indent=1, ensure_ascii=False)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""Parallel Box Decoding decisions: what a 6-token MTP window (or one AR token) appends.
+
+A reimplementation of the reference `generate_utils` helpers (spec §9 steps 4-5, §10). The window
+probabilities are the post-penalty/temperature/top-p/top-k softmax that `sample_tokens` returns.
+Every threshold is compared in float32, exactly as the reference compares a float32 tensor with a
+Python float: probabilities land on such thresholds (0.2, 0.6, 0.9), and a float64 comparison would
+flip them. Each helper moves only a few numbers off the device (one or two `.tolist()` calls).
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Optional, Sequence
+
+import torch
+
+from locate_ros.model.config import TokenIds
+
+if TYPE_CHECKING:
+    from locate_ros.decoding.sampling import Sampled
+
+Mode = Literal["fast", "hybrid", "slow"]
+FrameType = Literal["empty_box", "legal_box", "illegal_box"]
+
+# The reference marks an ambiguous coordinate with token id 0 ("!", an ordinary token, not a config
+# id); handle_pattern then cuts the hybrid window just before it and falls back to AR.
+AMBIGUOUS_MARKER = 0
+
+
+@dataclass(frozen=True)
+class HybridThresholds:
+    """The reference's decision constants (defaults = the released generate())."""
+
+    box_start: float = 0.7  # p0[<box>] for an empty box, as decode_bbox_avg passes it
+    empty_none: float = 0.2  # p1[None] >
+    empty_box_end: float = 0.2  # p2[</box>] >
+    empty_null: float = 0.1  # p3[<null>] > and p4[<null>] >
+    box_end: float = 0.2  # p5[</box>] + p5[<null>] + p5[<|im_end|>] >= : a legal box frame
+    keep_k: int = 4  # top-k per coordinate slot (generate passes keep_k=5, which is never read)
+    ambiguous_prob: float = 0.9  # a coordinate is ambiguous if its prob < this ...
+    ambiguous_spread: int = 60  # ... and the top-k coordinate ids span more than this many bins
+    ref_start: float = 0.6  # p0[<ref>] >= : decode the window as a <ref> label
+    ref_top_k: int = 5
+
+
+DEFAULT_THRESHOLDS = HybridThresholds()
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """What one decision appends, and where the loop goes next."""
+
+    type: str  # im_end | empty_box | coord_box | point_box | error_box | ref_object | box_end_ar | coord_ar
+    tokens: list[int]
+    need_switch_to_ar: bool  # the next step is an AR step
+    is_terminal: bool  # stop after appending
+
+
+def _f32(x: float) -> float:
+    """x rounded to float32, so a Python comparison with a float32 value is the float32 comparison."""
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def is_valid_box_frame(
+    probs: torch.Tensor, tokens: TokenIds, start_thresh: float = 0.6, thresholds: HybridThresholds = DEFAULT_THRESHOLDS
+) -> FrameType:
+    """Classify a 6-position window: `<box>None</box><null><null>`, a box that ends, or neither."""
+    t = tokens
+    rows = torch.arange(5, device=probs.device)
+    cols = torch.tensor([t.box_start, t.none, t.box_end, t.null, t.null], device=probs.device)
+    # The end score is summed on the device in float32, like the reference.
+    end = probs[5, torch.tensor([t.box_end, t.null, t.im_end], device=probs.device)].sum()
+    p_start, p_none, p_end, p_null3, p_null4, end_score = torch.cat([probs[rows, cols], end[None]]).tolist()
+    th = thresholds
+    if (
+        p_start >= _f32(start_thresh)
+        and p_none > _f32(th.empty_none)
+        and p_end > _f32(th.empty_box_end)
+        and p_null3 > _f32(th.empty_null)
+        and p_null4 > _f32(th.empty_null)
+    ):
+        return "empty_box"
+    return "legal_box" if end_score >= _f32(th.box_end) else "illegal_box"
+
+
+def decode_bbox_avg(
+    probs: torch.Tensor,
+    tokens: TokenIds,
+    keep_k: int = 4,
+    mode: Mode = "hybrid",
+    thresholds: HybridThresholds = DEFAULT_THRESHOLDS,
+) -> Optional[list[int]]:
+    """The window as `<box> c1 c2 c3 c4 </box>` (or the empty box), or None if it is not a box.
+
+    Each slot takes its most probable coordinate among its top-k ids, even below a text token.
+    <box> and </box> are forced whatever positions 0 and 5 hold. In hybrid mode an ambiguous slot
+    becomes AMBIGUOUS_MARKER.
+    """
+    t, th = tokens, thresholds
+    frame = is_valid_box_frame(probs, t, th.box_start, th)
+    if frame == "empty_box":
+        return [t.box_start, t.none, t.box_end, t.null, t.null, t.null]
+    if frame == "illegal_box":
+        return None
+    top_p, top_ids = (x.tolist() for x in probs[1:5].topk(keep_k, dim=-1))
+    coords = []
+    for ps, ids in zip(top_p, top_ids):
+        cands = [(p, i) for p, i in zip(ps, ids) if t.is_coord(i)]
+        if not cands:
+            return None
+        p, best = cands[0]
+        spread = max(i for _, i in cands) - min(i for _, i in cands)
+        ambiguous = p < _f32(th.ambiguous_prob) and len(cands) > 1 and spread > th.ambiguous_spread
+        coords.append(AMBIGUOUS_MARKER if mode == "hybrid" and ambiguous else best)
+    return [t.box_start, *coords, t.box_end]
+
+
+def decode_ref(
+    probs: torch.Tensor, tokens: TokenIds, thresholds: HybridThresholds = DEFAULT_THRESHOLDS
+) -> Optional[list[int]]:
+    """The window as `<ref>` + the most probable non-coordinate id of each later slot, or None."""
+    t, th = tokens, thresholds
+    if probs[0, t.ref_start].item() < _f32(th.ref_start):
+        return None
+    out = [t.ref_start]
+    for ids in probs[1:].topk(th.ref_top_k, dim=-1).indices.tolist():
+        text = [i for i in ids if not t.is_coord(i)]
+        if not text:
+            return None
+        out.append(text[0])
+    return out
+
+
+def handle_pattern(x0: Sequence[int], mode: Mode, tokens: TokenIds) -> Pattern:
+    """Decide what a 6-token window appends (spec §10 handle_pattern)."""
+    t = tokens
+    x0 = list(x0)
+    if x0[0] in (t.null, t.im_end):  # <null> first means nothing more to say
+        return Pattern("im_end", [t.im_end], False, True)
+    if x0[:2] == [t.box_start, t.none]:
+        return Pattern("empty_box", [t.box_start, t.none, t.box_end], False, False)
+    if x0[0] == t.box_start:
+        n = 0  # consecutive coordinates after <box>
+        while n < 4 and t.is_coord(x0[1 + n]):
+            n += 1
+        if n == 4 and x0[5] == t.box_end:
+            return Pattern("coord_box", x0, False, False)
+        if n == 2 and x0[3] == t.box_end:
+            return Pattern("point_box", x0[:4], False, False)
+        if mode == "fast":  # fast mode never leaves MTP: keep the malformed window as is
+            return Pattern("coord_box", x0, False, False)
+        return Pattern("error_box", x0[: 1 + n], True, False)  # keep the valid prefix, finish it in AR
+    if t.null in x0:
+        x0 = x0[: x0.index(t.null)]
+    if len(x0) >= 2 and x0[-1] == x0[-2] == t.ref_end:
+        x0 = x0[:-1]
+    return Pattern("ref_object", x0, False, False)
+
+
+def mtp_decision(
+    sampled: "Sampled", mode: Mode, tokens: TokenIds, thresholds: HybridThresholds = DEFAULT_THRESHOLDS
+) -> Pattern:
+    """Spec §9 step 4: the averaged box, else a <ref> label, else the sampled tokens themselves."""
+    window = sampled.box_avg
+    if window is None:
+        window = decode_ref(sampled.probs, tokens, thresholds)
+    if window is None:
+        window = sampled.x0
+    return handle_pattern(window, mode, tokens)
+
+
+def ar_decision(x0: int, tokens: TokenIds) -> Pattern:
+    """Spec §9 step 5, hybrid mode: the AR fallback only finishes a box.
+
+    `</box>` goes back to MTP, a coordinate or `None` stays in AR, and anything else (even `<box>`
+    or text) is appended and ends the generation, as in the reference.
+    """
+    if x0 == tokens.box_end:
+        return Pattern("box_end_ar", [x0], False, False)
+    if tokens.is_coord(x0) or x0 == tokens.none:
+        return Pattern("coord_ar", [x0], True, False)
+    return Pattern("im_end", [x0], False, True)

@@ -1,0 +1,152 @@
+"""Qwen2 decoder over inputs_embeds with explicit position ids, an explicit boolean mask and a
+preallocated static KV cache (batch 1). Parameter names match the checkpoint (`language_model.*`).
+
+The decoding loop, not this module, decides positions and masks: that is what Parallel Box
+Decoding needs (shifted window positions, a bidirectional window, one hidden prefix column).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import TextConfig
+
+
+class KVCache:
+    """K/V of every layer in two preallocated buffers [layers, kv_heads, max_len, head_dim].
+
+    `length` is the number of valid positions; a forward writes at [length, length+S) and cropping
+    only moves `length` back, so nothing is reallocated while decoding.
+    """
+
+    def __init__(self, cfg: TextConfig, max_len: int, dtype: torch.dtype, device: torch.device | str):
+        shape = (cfg.num_hidden_layers, cfg.num_key_value_heads, max_len, cfg.head_dim)
+        self.k = torch.zeros(shape, dtype=dtype, device=device)
+        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        self.length = 0
+
+    @property
+    def max_len(self) -> int:
+        return self.k.shape[2]
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write the new K/V [kv_heads, S, head_dim] after the valid ones; return all keys and values."""
+        end = self.length + k.shape[1]
+        self.k[layer, :, self.length:end] = k
+        self.v[layer, :, self.length:end] = v
+        return self.k[layer, :, :end], self.v[layer, :, :end]
+
+    def crop(self, length: int) -> None:
+        if not 0 <= length <= self.length:
+            raise ValueError(f"cannot crop a cache of length {self.length} to {length}")
+        self.length = length
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # float32 statistics, cast back before the gain: what Qwen2RMSNorm does (matters in bf16)
+        h = x.float()
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * h.to(x.dtype)
+
+
+def rope_cos_sin(positions: torch.Tensor, head_dim: int, theta: float, dtype: torch.dtype):
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64, device=positions.device).float() / head_dim))
+    freqs = positions.float()[:, None] * inv_freq[None, :]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos().to(dtype), emb.sin().to(dtype)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """rotate_half (non-interleaved) RoPE; x [heads, S, head_dim], cos/sin [S, head_dim]."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return x * cos + torch.cat((-x2, x1), dim=-1) * sin
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: TextConfig):
+        super().__init__()
+        self.heads, self.kv_heads, self.head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        self.q_proj = nn.Linear(cfg.hidden_size, self.heads * self.head_dim)
+        self.k_proj = nn.Linear(cfg.hidden_size, self.kv_heads * self.head_dim)
+        self.v_proj = nn.Linear(cfg.hidden_size, self.kv_heads * self.head_dim)
+        self.o_proj = nn.Linear(self.heads * self.head_dim, cfg.hidden_size, bias=False)
+
+    def forward(self, x, cos, sin, mask, cache: KVCache, layer: int):
+        S = x.shape[0]
+        q = self.q_proj(x).view(S, self.heads, self.head_dim).transpose(0, 1)
+        k = self.k_proj(x).view(S, self.kv_heads, self.head_dim).transpose(0, 1)
+        v = self.v_proj(x).view(S, self.kv_heads, self.head_dim).transpose(0, 1)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        keys, values = cache.update(layer, k, v)
+        out = F.scaled_dot_product_attention(q[None], keys[None], values[None], attn_mask=mask, enable_gqa=True)
+        return self.o_proj(out[0].transpose(0, 1).reshape(S, -1))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: TextConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, cfg: TextConfig):
+        super().__init__()
+        self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.self_attn = Attention(cfg)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x, cos, sin, mask, cache, layer):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, cache, layer)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Qwen2Model(nn.Module):
+    def __init__(self, cfg: TextConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
+        self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+
+    def forward(self, embeds: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor | None, cache: KVCache,
+                return_layer_outputs: bool = False):
+        """embeds [S, H], positions [S], mask bool [S, cache.length + S] (True = attend) or None
+        (every query sees every key). Writes K/V at [length, length+S) and advances the cache."""
+        S = embeds.shape[0]
+        if cache.length + S > cache.max_len:
+            raise RuntimeError(f"KV cache full: {cache.length} + {S} > {cache.max_len}")
+        cos, sin = rope_cos_sin(positions, self.cfg.head_dim, self.cfg.rope_theta, embeds.dtype)
+        x, outs = embeds, []
+        for i, layer in enumerate(self.layers):
+            x = layer(x, cos, sin, mask, cache, i)
+            if return_layer_outputs:
+                outs.append(x)
+        cache.length += S
+        x = self.norm(x)
+        return (x, outs) if return_layer_outputs else x
+
+
+class Qwen2ForCausalLM(nn.Module):
+    def __init__(self, cfg: TextConfig):
+        super().__init__()
+        self.model = Qwen2Model(cfg)
+        self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
+        if cfg.tie_word_embeddings:
+            self.lm_head.weight = self.model.embed_tokens.weight
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Full-vocabulary logits in float32 for the given hidden rows only."""
+        return self.lm_head(hidden).float()

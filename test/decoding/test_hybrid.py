@@ -1,0 +1,220 @@
+"""Hybrid/PBD decisions against the reference's golden outputs (golden README (e), (d2))."""
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from locate_ros.decoding.hybrid import (
+    AMBIGUOUS_MARKER,
+    HybridThresholds,
+    Pattern,
+    ar_decision,
+    decode_bbox_avg,
+    decode_ref,
+    handle_pattern,
+    is_valid_box_frame,
+    mtp_decision,
+)
+from locate_ros.decoding.sampling import sample_tokens
+from locate_ros.model.config import LocateAnythingConfig, TokenIds
+from locate_ros.testing.tiny import golden_dir
+
+E = json.loads((golden_dir() / "e_pure_functions.json").read_text())
+V = E["vocab_size"]
+_g = E["token_ids"]  # keys are TokenIds field names + "_token_id"; the image id is not used here
+TOK = TokenIds(image=-1, text_mask=_g["default_mask_token_id"],
+               **{k[: -len("_token_id")]: v for k, v in _g.items() if k != "default_mask_token_id"})
+
+
+def dense(rows, fill=0.0, vocab=V):
+    """Sparse {id: value} rows -> float32 [R, vocab]; unlisted entries are `fill`."""
+    x = torch.full((len(rows), vocab), fill, dtype=torch.float32)
+    for r, row in enumerate(rows):
+        for k, v in row.items():
+            x[r, int(k)] = v
+    return x
+
+
+def names(cases):
+    return [c["name"] for c in cases]
+
+
+def test_golden_token_ids_match_the_tiny_config():
+    cfg = LocateAnythingConfig.from_json(golden_dir() / "tiny" / "config.json")
+    assert dataclasses.replace(cfg.tokens, image=-1) == TOK
+    assert TOK.im_end == 151645
+
+
+# --- golden parity --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", E["is_valid_box_frame"], ids=names(E["is_valid_box_frame"]))
+def test_is_valid_box_frame_golden(case):
+    assert is_valid_box_frame(dense(case["probs_rows"]), TOK, **case["kwargs"]) == case["output"]
+
+
+@pytest.mark.parametrize("case", E["decode_bbox_avg"], ids=names(E["decode_bbox_avg"]))
+@pytest.mark.parametrize("keep_k", [4, 5])
+@pytest.mark.parametrize("mode", ["hybrid", "fast"])
+def test_decode_bbox_avg_golden(case, keep_k, mode):
+    expected = case["outputs"][f"keep_k={keep_k},mode={mode}"]
+    assert decode_bbox_avg(dense(case["probs_rows"]), TOK, keep_k, mode) == expected
+
+
+@pytest.mark.parametrize("case", E["decode_ref"], ids=names(E["decode_ref"]))
+def test_decode_ref_golden(case):
+    assert decode_ref(dense(case["probs_rows"]), TOK) == case["output"]
+
+
+@pytest.mark.parametrize("case", E["handle_pattern"], ids=names(E["handle_pattern"]))
+@pytest.mark.parametrize("mode", ["hybrid", "fast"])
+def test_handle_pattern_golden(case, mode):
+    assert dataclasses.asdict(handle_pattern(case["x0"], mode, TOK)) == case["outputs"][mode]
+
+
+# --- scripted generation: the whole decision loop on the reference's scripted logits --------
+
+D2 = json.loads((golden_dir() / "d_scripted_generation.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(D2["scenarios"]))
+def test_scripted_generation_decisions(name):
+    """Replay d2: each call's logits are given; our sampling + decisions must append the same ids."""
+    sc = D2["scenarios"][name]
+    s = sc["settings"]
+    mode = s["generation_mode"]
+    generated = list(D2["prompt_input_ids"])
+    in_ar = mode == "slow"
+    for rows, call in zip(sc["script"], sc["calls"], strict=True):
+        assert call["kind"] == ("ar" if in_ar else "mtp")
+        sampled = sample_tokens(
+            dense(rows, D2["background_logit"], D2["vocab_size"]), torch.tensor(generated), tokens=TOK, mode=mode,
+            temperature=s["temperature"], top_p=s["top_p"], top_k=s["top_k"],
+            repetition_penalty=s["repetition_penalty"],
+        )
+        if mode == "slow":
+            x0 = sampled.x0[0]
+            pattern = Pattern("ar", [x0], True, x0 == TOK.im_end)
+        elif in_ar:
+            pattern = ar_decision(sampled.x0[0], TOK)
+        else:
+            pattern = mtp_decision(sampled, mode, TOK)
+        assert pattern.tokens == call["appended_tokens"], call
+        generated += pattern.tokens
+        in_ar = pattern.need_switch_to_ar
+        if pattern.is_terminal:
+            break
+    assert pattern.is_terminal
+    assert generated[len(D2["prompt_input_ids"]):] == sc["generated_token_ids"]
+
+
+# --- every branch, by hand --------------------------------------------------------------------
+
+C = TOK.coord_token
+
+
+def one_hot_window(ids, p=0.98):
+    """A window whose row j puts `p` on ids[j] (None: an ordinary text token)."""
+    return dense([{i if i is not None else 1004: p} for i in ids])
+
+
+def test_is_valid_box_frame_branches():
+    t = TOK
+    empty = one_hot_window([t.box_start, t.none, t.box_end, t.null, t.null, t.null], 0.65)
+    assert is_valid_box_frame(empty, t) == "empty_box"  # own default start threshold 0.6
+    assert is_valid_box_frame(empty, t, start_thresh=0.7) == "legal_box"  # ends with <null>
+    box = one_hot_window([t.box_start, C(1), C(2), C(3), C(4), t.box_end])
+    assert is_valid_box_frame(box, t) == "legal_box"
+    assert is_valid_box_frame(one_hot_window([t.box_start, C(1), C(2), C(3), C(4), None]), t) == "illegal_box"
+    # thresholds are configurable
+    assert is_valid_box_frame(box, t, thresholds=HybridThresholds(box_end=0.99)) == "illegal_box"
+
+
+def test_decode_bbox_avg_branches():
+    t = TOK
+    box = [t.box_start, C(100), C(200), C(300), C(400), t.box_end]
+    assert decode_bbox_avg(one_hot_window(box), t) == box
+    # <box>/</box> are forced: position 0 holds text here
+    assert decode_bbox_avg(one_hot_window([None, *box[1:]]), t) == box
+    assert decode_bbox_avg(one_hot_window([*box[:5], None]), t) is None  # illegal frame
+    assert decode_bbox_avg(one_hot_window([t.box_start, C(1), None, C(3), C(4), t.box_end]), t) is None
+    # ambiguous slot: hybrid marks it, fast keeps the top coordinate
+    probs = one_hot_window(box)
+    probs[2, C(200)], probs[2, C(300)] = 0.5, 0.45
+    assert decode_bbox_avg(probs, t, mode="hybrid") == [*box[:2], AMBIGUOUS_MARKER, *box[3:]]
+    assert decode_bbox_avg(probs, t, mode="fast") == box
+    assert decode_bbox_avg(probs, t, thresholds=HybridThresholds(ambiguous_spread=100)) == box
+    empty = one_hot_window([t.box_start, t.none, t.box_end, t.null, t.null, t.null], 0.9)
+    assert decode_bbox_avg(empty, t) == [t.box_start, t.none, t.box_end, t.null, t.null, t.null]
+
+
+def test_decode_ref_branches():
+    t = TOK
+    ref = [t.ref_start, 1004, t.ref_end, t.null, t.null, t.null]
+    assert decode_ref(dense([{i: 0.9} for i in ref]), t) == ref
+    assert decode_ref(dense([{i: 0.9} for i in ref]), t, HybridThresholds(ref_start=0.95)) is None
+    coords_only = dense([{t.ref_start: 0.9}] + [{C(k): 0.1 * (k + 1) for k in range(5)}] * 5)
+    assert decode_ref(coords_only, t) is None
+
+
+def test_handle_pattern_uses_token_ids_not_literals():
+    """A made-up id layout: every decision must follow the TokenIds it is given."""
+    t = TokenIds(image=1, box_start=2, box_end=3, ref_start=4, ref_end=5, coord_start=10, coord_end=30,
+                 none=6, im_end=7, text_mask=8, null=9, switch=31)
+    box = [2, 10, 11, 12, 13, 3]
+    assert handle_pattern(box, "hybrid", t) == Pattern("coord_box", box, False, False)
+    assert handle_pattern([2, 10, 11, 3, 9, 9], "hybrid", t).type == "point_box"
+    assert handle_pattern([2, 6, 3, 9, 9, 9], "hybrid", t).tokens == [2, 6, 3]
+    assert handle_pattern([2, 10, 40, 12, 13, 3], "hybrid", t) == Pattern("error_box", [2, 10], True, False)
+    assert handle_pattern([9, 0, 0, 0, 0, 0], "fast", t) == Pattern("im_end", [7], False, True)
+    assert handle_pattern([4, 40, 5, 5, 9, 9], "fast", t) == Pattern("ref_object", [4, 40, 5], False, False)
+    probs = dense([{i: 0.98} for i in (2, 10, 11, 12, 13, 3)], vocab=64)
+    assert decode_bbox_avg(probs, t) == [2, 10, 11, 12, 13, 3]
+
+
+def _sampled_window(rows, mode="hybrid"):
+    return sample_tokens(dense(rows, -20.0), [1, 2, 3], tokens=TOK, mode=mode)
+
+
+def test_mtp_decision_prefers_the_averaged_box():
+    t = TOK
+    rows = [{t.box_start: 12.0}, {C(1): 12.0}, {1004: 12.0, C(2): 11.0}, {C(3): 12.0}, {C(4): 12.0},
+            {t.box_end: 12.0}]
+    s = _sampled_window(rows)
+    assert s.x0[2] == 1004  # the argmax is text, but the box takes the best coordinate
+    box = [t.box_start, C(1), C(2), C(3), C(4), t.box_end]
+    assert mtp_decision(s, "hybrid", TOK) == Pattern("coord_box", box, False, False)
+
+
+def test_mtp_decision_ambiguous_box_switches_to_ar_in_hybrid_only():
+    t = TOK
+    rows = [{t.box_start: 12.0}, {C(100): 12.0}, {C(200): 6.0, C(280): 5.8}, {C(3): 12.0}, {C(4): 12.0},
+            {t.box_end: 12.0}]  # p .55/.45, 80 bins apart
+    hybrid = mtp_decision(_sampled_window(rows), "hybrid", TOK)
+    assert hybrid == Pattern("error_box", [t.box_start, C(100)], True, False)
+    fast = mtp_decision(_sampled_window(rows, "fast"), "fast", TOK)
+    assert fast.type == "coord_box" and fast.tokens[2] == C(200)
+
+
+def test_mtp_decision_ref_then_fallback_to_x0():
+    t = TOK
+    ref = [{t.ref_start: 12.0}, {4616: 12.0}, {t.ref_end: 12.0}, {t.null: 12.0}, {t.null: 12.0}, {t.null: 12.0}]
+    s = _sampled_window(ref)
+    assert s.box_avg is None
+    assert mtp_decision(s, "hybrid", TOK) == Pattern("ref_object", [t.ref_start, 4616, t.ref_end], False, False)
+    text = [{1000 + j: 12.0} for j in range(6)]
+    fallback = mtp_decision(_sampled_window(text), "hybrid", TOK)
+    assert fallback == Pattern("ref_object", list(range(1000, 1006)), False, False)
+    stop = [{t.null: 12.0}] * 6
+    assert mtp_decision(_sampled_window(stop), "hybrid", TOK) == Pattern("im_end", [t.im_end], False, True)
+
+
+def test_ar_decision():
+    t = TOK
+    assert ar_decision(t.box_end, t) == Pattern("box_end_ar", [t.box_end], False, False)
+    assert ar_decision(C(0), t) == Pattern("coord_ar", [C(0)], True, False)
+    assert ar_decision(C(1000), t) == Pattern("coord_ar", [C(1000)], True, False)
+    assert ar_decision(t.none, t) == Pattern("coord_ar", [t.none], True, False)
+    for x in (t.im_end, t.box_start, t.ref_start, 4616, t.null):
+        assert ar_decision(x, t) == Pattern("im_end", [x], False, True)  # appended as is, then stop

@@ -1,0 +1,93 @@
+"""Qwen2 decoder against the reference: prefill (b_prefill) and both PBD window steps (c_pbd_window).
+
+Full-vocabulary logits are compared on each row's reference top-64 entries and on a fixed sample of
+1024 columns (test/golden keeps that compact form; tools/compact_golden.py made it).
+"""
+import numpy as np
+import pytest
+import torch
+
+from conftest import load_json, load_npz
+from locate_ros.backends.torch_backend import TorchBackend
+from locate_ros.decoding.blocks import mtp_inputs
+from locate_ros.model import load_model
+from locate_ros.model.language import KVCache
+
+# smallest top1-top2 gap on any read position of the golden greedy runs is 0.0067 (fast, rp 1.1);
+# we reach ~2.5e-5 (logits of magnitude ~25), so 2e-4 keeps a 30x margin under that gap
+LOGIT_ATOL = 2e-4
+
+
+def logit_error(logits: torch.Tensor, z: dict, name: str) -> float:
+    top = torch.from_numpy(z[f"{name}__top_ids"])
+    cols = torch.from_numpy(z[f"{name}__sample_cols"])
+    e_top = (logits.gather(1, top) - torch.from_numpy(z[f"{name}__top_logits"])).abs().max().item()
+    e_cols = (logits[:, cols] - torch.from_numpy(z[f"{name}__sample_logits"])).abs().max().item()
+    assert torch.equal(logits.argmax(-1), top[:, 0]), f"{name}: argmax differs from the reference"
+    return max(e_top, e_cols)
+
+
+@pytest.fixture(scope="module")
+def model(tiny_checkpoint):
+    return load_model(tiny_checkpoint)
+
+
+@pytest.fixture(scope="module")
+def features(model):
+    z = load_npz("a_vision.npz")
+    return TorchBackend(model).encode_image(z["pixel_values"], [(4, 6)])
+
+
+def test_prefill_matches_reference(model, features):
+    z = load_npz("b_prefill_compact.npz")
+    ids = torch.from_numpy(z["input_ids"])
+    assert ids.tolist() == load_json("b_prompt.json")["input_ids"]
+    with torch.inference_mode():
+        embeds = model.embed(ids, features)
+        cache = KVCache(model.cfg.text, 64, torch.float32, "cpu")
+        mask = torch.ones(len(ids), len(ids), dtype=torch.bool).tril()
+        hidden, layers = model.language_model.model(embeds, torch.arange(len(ids)), mask, cache, return_layer_outputs=True)
+        logits = model.language_model.logits(hidden)
+    errs = {
+        "inputs_embeds": (embeds - torch.from_numpy(z["inputs_embeds"])).abs().max().item(),
+        "hidden_after_layer0": (layers[0] - torch.from_numpy(z["hidden_after_layer0"])).abs().max().item(),
+        "final_hidden_normed": (hidden - torch.from_numpy(z["final_hidden_normed"])).abs().max().item(),
+        "logits_all": logit_error(logits, z, "logits_all"),
+    }
+    print("prefill max |diff|:", errs)
+    assert errs["inputs_embeds"] < 1e-5 and errs["hidden_after_layer0"] < 1e-4 and errs["final_hidden_normed"] < 1e-4
+    assert errs["logits_all"] < LOGIT_ATOL
+
+
+def test_both_pbd_window_steps_match_reference(model, features):
+    z = load_npz("c_pbd_window_compact.npz")
+    meta = load_json("c_pbd_window.json")
+    mask_id = model.cfg.tokens.text_mask
+    be = TorchBackend(model)
+    be.reset(128)
+    prompt = load_json("b_prompt.json")["input_ids"]
+
+    # step 0: prompt + window, nothing cached
+    ids, pos, mask = mtp_inputs(prompt, 0, mask_id)
+    assert ids.tolist() == z["prefill_window_input_ids"].tolist()
+    assert pos.tolist() == z["prefill_window_position_ids"].tolist()
+    assert np.array_equal(mask, z["prefill_window_mask_visible"].astype(bool))
+    logits0 = be.forward(ids, pos, mask, 6, features)
+    be.crop(len(prompt))
+    err0 = logit_error(logits0, z, "prefill_window_window_logits")
+    assert logits0.argmax(-1).tolist() == meta["prefill_window"]["argmax"]
+
+    # step 1: the 6 committed tokens + a new window over the cached prompt
+    committed = z["cached_window_committed_sequence"].tolist()
+    ids, pos, mask = mtp_inputs(committed, be.cache_length, mask_id)
+    assert ids.tolist() == z["cached_window_input_ids"].tolist()
+    assert pos.tolist() == z["cached_window_position_ids"].tolist()
+    assert np.array_equal(mask, z["cached_window_mask_visible"].astype(bool))
+    # the only -inf column of the reference mask is the hidden original of the last committed token
+    hidden_cols = np.nonzero(z["cached_window_mask_is_neg_inf"].any(0))[0].tolist()
+    assert hidden_cols == [len(committed) + 6 - 7] and not mask[-6:, hidden_cols[0]].any()
+    logits1 = be.forward(ids, pos, mask, 6)
+    err1 = logit_error(logits1, z, "cached_window_window_logits")
+    err1_nocache = logit_error(logits1, z, "cached_window_logits_recomputed_without_cache")
+    print(f"PBD window max |diff|: step0 {err0:.2e} step1 {err1:.2e} (vs no-cache recompute {err1_nocache:.2e})")
+    assert max(err0, err1, err1_nocache) < LOGIT_ATOL
