@@ -13,6 +13,20 @@ from torch import nn
 from .config import TextConfig
 
 
+# oneDNN's inner product is 1.3-2.7x faster than the default MKL sgemm for the few-row fp32 matmuls of
+# decoding on x86 CPUs (lm_head with 6 rows: 38 ms vs 101 ms at Qwen2.5-0.5B width, 2 threads); it
+# has no autograd, so training and any other device/dtype take the ordinary path.
+ONEDNN_LINEAR = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+
+class Linear(nn.Linear):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (ONEDNN_LINEAR and x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 2
+                and not torch.is_grad_enabled()):
+            return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
+        return F.linear(x, self.weight, self.bias)
+
+
 class KVCache:
     """K/V of every layer in two preallocated buffers [layers, kv_heads, max_len, head_dim].
 
@@ -73,10 +87,10 @@ class Attention(nn.Module):
     def __init__(self, cfg: TextConfig):
         super().__init__()
         self.heads, self.kv_heads, self.head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
-        self.q_proj = nn.Linear(cfg.hidden_size, self.heads * self.head_dim)
-        self.k_proj = nn.Linear(cfg.hidden_size, self.kv_heads * self.head_dim)
-        self.v_proj = nn.Linear(cfg.hidden_size, self.kv_heads * self.head_dim)
-        self.o_proj = nn.Linear(self.heads * self.head_dim, cfg.hidden_size, bias=False)
+        self.q_proj = Linear(cfg.hidden_size, self.heads * self.head_dim)
+        self.k_proj = Linear(cfg.hidden_size, self.kv_heads * self.head_dim)
+        self.v_proj = Linear(cfg.hidden_size, self.kv_heads * self.head_dim)
+        self.o_proj = Linear(self.heads * self.head_dim, cfg.hidden_size, bias=False)
 
     def forward(self, x, cos, sin, mask, cache: KVCache, layer: int):
         S = x.shape[0]
@@ -92,9 +106,9 @@ class Attention(nn.Module):
 class MLP(nn.Module):
     def __init__(self, cfg: TextConfig):
         super().__init__()
-        self.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
-        self.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
-        self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
+        self.gate_proj = Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.up_proj = Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.down_proj = Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
 
     def forward(self, x):
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
@@ -143,7 +157,7 @@ class Qwen2ForCausalLM(nn.Module):
     def __init__(self, cfg: TextConfig):
         super().__init__()
         self.model = Qwen2Model(cfg)
-        self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
+        self.lm_head = Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
         if cfg.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
 
