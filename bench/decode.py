@@ -5,7 +5,8 @@ One run, one model, one image: a decoder of Qwen2.5-0.5B width and depth (random
 never emit boxes, so a logits hook replaces what the loop reads with a forced answer of N boxes; all
 model work (vision, prefill, every decoder forward) is still done through the production code path.
 The baseline is the reference's way of running the same loop: a KV cache that grows by
-concatenation (and is cropped by slicing) and full-vocabulary logits for every input position.
+concatenation (and is cropped by slicing), full-vocabulary logits for every input position, and
+PyTorch's default CPU matmul (MKL sgemm) instead of our oneDNN path.
 Prints one JSON object.
 
   python bench/decode.py [--n 20,100,300] [--threads 2] [--modes slow,fast,hybrid] [--no-baseline]
@@ -27,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from locate_ros.backends.torch_backend import TorchBackend  # noqa: E402
 from locate_ros.decoding.loop import DecodeOptions, generate  # noqa: E402
 from locate_ros.model import LocateAnything, LocateAnythingConfig  # noqa: E402
+from locate_ros.model.language import onednn_linear  # noqa: E402
+from locate_ros.testing.forcing import ForceAnswer, box_answer, random_boxes  # noqa: E402
 from locate_ros.testing.tiny import golden_dir  # noqa: E402
 
 QWEN25_05B = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
@@ -58,28 +61,6 @@ def random_model(cfg: LocateAnythingConfig, device: str, dtype: torch.dtype) -> 
     return model.eval().requires_grad_(False)
 
 
-class ForcedBoxes:
-    """Logits hook: row j must predict target[n + j]; a confident one-hot replaces the model's row."""
-
-    def __init__(self, target: list[int], vocab: int):
-        self.target, self.vocab = target, vocab
-
-    def __call__(self, call: int, kind: str, logits: torch.Tensor, n: int) -> torch.Tensor:
-        out = torch.full_like(logits, -1e4)
-        for j in range(logits.shape[0]):
-            out[j, self.target[min(n + j, len(self.target) - 1)]] = 10.0
-        return out
-
-
-def box_answer(n_boxes: int, tokens, rng: np.random.Generator) -> list[int]:
-    ids = []
-    for _ in range(n_boxes):
-        x1, y1 = rng.integers(0, 900, size=2)
-        w, h = rng.integers(10, 100, size=2)
-        ids += [tokens.box_start, *(tokens.coord_token(int(v)) for v in (x1, y1, x1 + w, y1 + h)), tokens.box_end]
-    return ids + [tokens.im_end, tokens.im_end]  # a few spares so a window reading past the end stays defined
-
-
 class ConcatKVCache:
     """The reference's cache: grows by torch.cat every forward, cropped by slicing."""
 
@@ -100,6 +81,8 @@ class ConcatKVCache:
 
 
 class ReferenceStyleBackend(TorchBackend):
+    """The reference's way: concatenating cache, logits for every row, PyTorch's default matmuls."""
+
     def reset(self, max_len: int) -> None:
         self._cache = ConcatKVCache(self.model.cfg.text.num_hidden_layers)
 
@@ -108,13 +91,13 @@ class ReferenceStyleBackend(TorchBackend):
         ids = torch.as_tensor(input_ids, device=self.device)
         pos = torch.as_tensor(position_ids, device=self.device)
         mask = None if attention_mask is None else torch.as_tensor(attention_mask, device=self.device)
-        hidden = self.model.language_model.model(self.model.embed(ids, image_features), pos, mask, self._cache)
-        return self.model.language_model.logits(hidden)[-num_logits:]  # full vocabulary for every row
+        with onednn_linear(False):
+            hidden = self.model.language_model.model(self.model.embed(ids, image_features), pos, mask, self._cache)
+            return self.model.language_model.logits(hidden)[-num_logits:]  # full vocabulary for every row
 
 
 def run_once(backend, prompt, image, tokens, n_boxes, mode, seed=0, sync=lambda: None):
-    rng = np.random.default_rng(seed)
-    hook = ForcedBoxes(box_answer(n_boxes, tokens, rng), backend.vocab_size)
+    hook = ForceAnswer(box_answer(random_boxes(n_boxes, seed), tokens))
     opts = DecodeOptions(mode=mode, max_new_tokens=6 * n_boxes + 8)
     sync()
     t0 = time.perf_counter()

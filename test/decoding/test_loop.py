@@ -1,0 +1,100 @@
+"""The decode loop's bounds, termination and branches, on the real tiny model (forced or random logits)."""
+import pytest
+import torch
+
+from conftest import load_json, load_npz
+from locate_ros.backends.torch_backend import TorchBackend
+from locate_ros.decoding.loop import DecodeOptions, generate
+from locate_ros.model import load_model
+from locate_ros.testing.forcing import ForceAnswer, box_answer, random_boxes
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_checkpoint):
+    model = load_model(tiny_checkpoint)
+    be = TorchBackend(model)
+    feats = be.encode_image(load_npz("a_vision.npz")["pixel_values"], [(4, 6)])
+    return be, feats, load_json("b_prompt.json")["input_ids"], model.cfg.tokens
+
+
+@pytest.mark.parametrize("mode,steps_per_box", [("slow", 6), ("fast", 1), ("hybrid", 1)])
+def test_forced_boxes_come_out_whole_with_one_forward_per_box_in_parallel_modes(setup, mode, steps_per_box):
+    be, feats, prompt, tok = setup
+    boxes = random_boxes(7, seed=3)
+    answer = box_answer(boxes, tok)
+    gen = generate(be, prompt, feats, tok, DecodeOptions(mode=mode, max_new_tokens=200), logits_hook=ForceAnswer(answer))
+    assert gen.token_ids == answer and gen.stop_reason == "eos"
+    assert gen.forward_steps == 7 * steps_per_box + 1  # + the step that reads <|im_end|>
+    assert gen.hybrid_fallbacks == 0
+    assert len(gen.token_probs) == len(gen.token_ids) and min(gen.token_probs) > 0.99
+
+
+def test_max_new_tokens_bounds_every_mode_even_without_an_end(setup):
+    be, feats, prompt, tok = setup
+    endless = box_answer(random_boxes(50), tok)[:-1]  # no <|im_end|>
+    for mode in ("slow", "fast", "hybrid"):
+        gen = generate(be, prompt, feats, tok, DecodeOptions(mode=mode, max_new_tokens=20), logits_hook=ForceAnswer(endless))
+        assert gen.stop_reason == "max_new_tokens"
+        # the reference's bound: the loop runs while fewer than max_new tokens exist, so a window overshoots by < 6
+        assert 20 <= len(gen.token_ids) < 20 + 6
+
+
+def test_max_boxes_and_max_time_stop_the_loop(setup):
+    be, feats, prompt, tok = setup
+    hook = ForceAnswer(box_answer(random_boxes(30), tok))
+    gen = generate(be, prompt, feats, tok, DecodeOptions(mode="fast", max_new_tokens=500, max_boxes=4), logits_hook=hook)
+    assert gen.stop_reason == "max_boxes" and gen.token_ids.count(tok.box_end) == 4 and gen.forward_steps == 4
+    gen = generate(be, prompt, feats, tok, DecodeOptions(mode="slow", max_new_tokens=500, max_time_s=0.0), logits_hook=hook)
+    assert gen.stop_reason == "max_time" and gen.forward_steps == 1
+
+
+def test_hybrid_falls_back_for_an_ambiguous_coordinate_and_returns_to_parallel(setup):
+    """A window whose y1 is split between two far-apart bins is finished token by token."""
+    be, feats, prompt, tok = setup
+    box = (100, 200, 300, 400)
+    answer = box_answer([box, (10, 20, 30, 40)], tok)
+
+    def hook(call, kind, logits, n):
+        out = ForceAnswer(answer)(call, kind, logits, n)
+        if call == 0:  # row 2 (y1): 0.55 on <200>, 0.45 on <280>: ambiguous (p < 0.9, spread 80 > 60)
+            out[2].fill_(-1e4)
+            out[2, tok.coord_token(200)] = 0.2
+            out[2, tok.coord_token(280)] = 0.0
+        return out
+
+    gen = generate(be, prompt, feats, tok, DecodeOptions(mode="hybrid", max_new_tokens=100), logits_hook=hook)
+    assert gen.token_ids == answer
+    assert [s.kind for s in gen.steps] == ["mtp", "ar", "ar", "ar", "ar", "mtp", "mtp"]
+    assert [s.pattern for s in gen.steps][:2] == ["error_box", "coord_ar"] and gen.hybrid_fallbacks == 1
+    fast = generate(be, prompt, feats, tok, DecodeOptions(mode="fast", max_new_tokens=100), logits_hook=hook)
+    assert fast.hybrid_fallbacks == 0 and fast.forward_steps == 3  # fast keeps the top coordinate
+
+
+@pytest.mark.parametrize("mode", ["slow", "fast", "hybrid"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_logits_always_terminate_within_bounds(setup, mode, seed):
+    """Garbage (random logits, boosted on the special tokens the decisions look at) still ends in bounds."""
+    be, feats, prompt, tok = setup
+    g = torch.Generator().manual_seed(seed)
+    special = torch.tensor([tok.box_start, tok.box_end, tok.ref_start, tok.ref_end, tok.none, tok.null, tok.im_end,
+                            tok.text_mask, *range(tok.coord_start, tok.coord_start + 40)])
+
+    def hook(call, kind, logits, n):
+        out = torch.randn(logits.shape, generator=g)
+        out[:, special] += 6 * torch.rand((logits.shape[0], len(special)), generator=g)
+        return out
+
+    opts = DecodeOptions(mode=mode, max_new_tokens=60, temperature=0.7 if seed == 2 else 0.0, seed=seed, top_p=0.9)
+    gen = generate(be, prompt, feats, tok, opts, logits_hook=hook)
+    assert gen.stop_reason in ("eos", "max_new_tokens")
+    assert len(gen.token_ids) < 60 + 6 and gen.forward_steps <= 60
+    assert all(len(s.appended) >= 1 for s in gen.steps)
+
+
+def test_options_are_validated():
+    with pytest.raises(ValueError, match="mode"):
+        DecodeOptions(mode="turbo")
+    with pytest.raises(ValueError):
+        DecodeOptions(max_new_tokens=0)
+    with pytest.raises(ValueError):
+        DecodeOptions(temperature=-1)
