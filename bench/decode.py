@@ -144,7 +144,7 @@ def main():
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     backends = {"ours": TorchBackend(model)}
     if not args.no_baseline:
-        backends["baseline"] = ReferenceStyleBackend(model)
+        backends["baseline"] = ReferenceStyleBackend(model, pack_weights=False)
     ns = [int(x) for x in args.n.split(",")]
     modes = args.modes.split(",")
     results = {}

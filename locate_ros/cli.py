@@ -10,16 +10,15 @@ DEMO_CACHE = Path(__file__).resolve().parents[1] / ".cache" / "tiny-golden"
 
 
 def load_image(path: str):
+    """Any image file PIL reads, as an HxWx3 RGB array (HxWx4 when it has transparency: the processor
+    composites that on white, as the reference does)."""
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
-            if im.mode in ("RGBA", "LA", "P"):  # composite transparency on white, as the reference does
-                im = im.convert("RGBA")
-                bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
-                im = Image.alpha_composite(bg, im)
-            return np.asarray(im.convert("RGB"))
+            transparent = im.mode in ("RGBA", "LA") or "transparency" in im.info
+            return np.asarray(im.convert("RGBA" if transparent else "RGB"))
     except (FileNotFoundError, UnidentifiedImageError, OSError) as e:
         raise SystemExit(f"locate-ros: cannot read image {path}: {e}")
 

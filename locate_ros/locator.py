@@ -16,7 +16,7 @@ from .backends.torch_backend import TorchBackend
 from .decoding.loop import DecodeOptions, LogitsHook, generate
 from .decoding.parse import parse_detections
 from .model import load_model
-from .processing import Processor, build_question, preprocess_image
+from .processing import Processor, build_question
 from .results import LocateResult
 
 Query = Union[str, Sequence[str]]
@@ -65,7 +65,7 @@ class Locator:
         """Ground `query` in `image` (HxWx3 uint8 RGB). Boxes and points come back in image pixels."""
         t0 = time.perf_counter()
         question = build_question(task, query)
-        pre = preprocess_image(image, in_token_limit=self.processor.in_token_limit)
+        pre = self.processor.preprocess(image)
         prompt = list(self._prompt_ids(question, pre.num_image_tokens))
         base = self.options
         opts = DecodeOptions(

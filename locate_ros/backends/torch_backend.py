@@ -1,19 +1,49 @@
 """PyTorch backend: eager model, static preallocated KV cache, SDPA attention."""
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 
 from ..model import LocateAnything
-from ..model.language import KVCache
+from ..model.language import KVCache, pack_for_onednn
+
+
+log = logging.getLogger(__name__)
+
+
+def _available_memory_bytes() -> int | None:
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 class TorchBackend:
-    def __init__(self, model: LocateAnything):
+    """`pack_weights`: on CPU in fp32, keep a oneDNN-blocked copy of the decoder's matmul weights
+    (~1.6x faster PBD steps; costs one extra copy of those weights). "auto" packs when the copy fits
+    in half of the available memory."""
+
+    def __init__(self, model: LocateAnything, pack_weights: bool | str = "auto"):
         self.model = model
         self.vocab_size = model.cfg.text.vocab_size
         self.device, self.dtype = model.device, model.dtype
         self._cache: KVCache | None = None
+        if self.device.type == "cpu" and self.dtype == torch.float32 and pack_weights:
+            lm = model.language_model
+            need = sum(p.numel() * p.element_size() for p in lm.parameters())  # the tied head counts once
+            need += lm.lm_head.weight.numel() * lm.lm_head.weight.element_size()
+            avail = _available_memory_bytes()
+            if pack_weights is True or (avail is not None and need < avail // 2):
+                added = pack_for_onednn(lm)
+                log.info("packed decoder weights for oneDNN (+%.0f MB)", added / 2**20)
+            else:
+                log.info("not packing decoder weights: %.0f MB extra would not fit in half of the %s MB available",
+                         need / 2**20, "?" if avail is None else f"{avail / 2**20:.0f}")
 
     @torch.inference_mode()
     def encode_image(self, pixel_values: np.ndarray, grids: list[tuple[int, int]]) -> torch.Tensor:

@@ -16,9 +16,11 @@ from .config import TextConfig
 
 
 # oneDNN's inner product is 1.3-2.7x faster than the default MKL sgemm for the few-row fp32 matmuls of
-# decoding on x86 CPUs (lm_head with 6 rows: 38 ms vs 101 ms at Qwen2.5-0.5B width, 2 threads); it
-# has no autograd, so training and any other device/dtype take the ordinary path.
+# decoding on x86 CPUs (lm_head with 6 rows: 38 ms vs 101 ms at Qwen2.5-0.5B width, 2 threads), and
+# another 1.6x faster with the weight reordered once into its blocked layout (`pack_for_onednn`). It
+# has no autograd: training, other devices and other dtypes take the ordinary path.
 _ONEDNN = {"enabled": torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")}
+PACK_ROWS = 12  # the row count oneDNN's packed layout is tuned for: one PBD step (6 committed + 6 window)
 
 
 @contextmanager
@@ -33,11 +35,34 @@ def onednn_linear(enabled: bool):
 
 
 class Linear(nn.Linear):
+    _packed: tuple[torch.Tensor, int] | None = None  # (blocked weight, weight._version it was made from)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (_ONEDNN["enabled"] and x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 2
                 and not torch.is_grad_enabled()):
-            return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
+            w = self.weight
+            if self._packed is not None and self._packed[1] == w._version:  # a stale copy is never used
+                w = self._packed[0]
+            return torch.ops.mkldnn._linear_pointwise(x, w, self.bias, "none", [], "")
         return F.linear(x, self.weight, self.bias)
+
+
+def pack_for_onednn(module: nn.Module) -> int:
+    """Keep a oneDNN-blocked copy of every fp32 CPU `Linear` weight under `module`; returns bytes added.
+
+    The dense weights stay (state_dict, training and the tied embedding use them), so this costs one
+    extra copy of the decoder's matmul weights.
+    """
+    added = 0
+    for m in module.modules():
+        w = m.weight if isinstance(m, Linear) else None
+        if w is None or not _ONEDNN["enabled"] or w.device.type != "cpu" or w.dtype != torch.float32:
+            continue
+        if m._packed is None or m._packed[1] != w._version:
+            with torch.no_grad():
+                m._packed = (torch.ops.mkldnn._reorder_linear_weight(w.detach(), PACK_ROWS), w._version)
+            added += w.numel() * w.element_size()
+    return added
 
 
 class KVCache:

@@ -91,3 +91,22 @@ def test_both_pbd_window_steps_match_reference(model, features):
     err1_nocache = logit_error(logits1, z, "cached_window_logits_recomputed_without_cache")
     print(f"PBD window max |diff|: step0 {err0:.2e} step1 {err1:.2e} (vs no-cache recompute {err1_nocache:.2e})")
     assert max(err0, err1, err1_nocache) < LOGIT_ATOL
+
+
+def test_onednn_packed_weights_match_dense_and_never_go_stale(tiny_checkpoint):
+    from locate_ros.model.language import Linear, onednn_linear, pack_for_onednn
+
+    lin = Linear(64, 96)
+    torch.nn.init.normal_(lin.weight)
+    x = torch.randn(12, 64)
+    assert pack_for_onednn(lin) == 96 * 64 * 4 and lin._packed is not None
+    with torch.no_grad():
+        want = torch.nn.functional.linear(x, lin.weight, lin.bias)
+        torch.testing.assert_close(lin(x), want, atol=1e-5, rtol=1e-5)
+        with onednn_linear(False):
+            assert torch.equal(lin(x), want)  # the switch really takes PyTorch's default path
+        lin.weight.mul_(2)  # e.g. an optimizer step: the packed copy is now stale and must not be used
+        torch.testing.assert_close(lin(x), torch.nn.functional.linear(x, lin.weight, lin.bias), atol=1e-5, rtol=1e-5)
+    assert pack_for_onednn(lin) > 0  # repacks the new version
+    y = lin(x)  # grad mode: the ordinary autograd path
+    assert y.requires_grad
