@@ -29,7 +29,11 @@ from locate_ros.backends.torch_backend import TorchBackend  # noqa: E402
 from locate_ros.decoding.loop import DecodeOptions, generate  # noqa: E402
 from locate_ros.model import LocateAnything, LocateAnythingConfig  # noqa: E402
 from locate_ros.model.language import onednn_linear  # noqa: E402
-from locate_ros.testing.forcing import ForceAnswer, box_answer, random_boxes  # noqa: E402
+from locate_ros.testing.forcing import (  # noqa: E402
+    ForceAnswer,
+    box_answer,
+    random_boxes,
+)
 from locate_ros.testing.tiny import golden_dir  # noqa: E402
 
 QWEN25_05B = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,

@@ -5,8 +5,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import GOLDEN, load_npz
+
 from locate_ros import Locator
 from locate_ros.processing import ImageError, PromptError
 from locate_ros.testing.forcing import ForceAnswer, box_answer

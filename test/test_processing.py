@@ -5,12 +5,21 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import GOLDEN, load_json, load_npz
 from PIL import Image
 
-from conftest import GOLDEN, load_json, load_npz
 from locate_ros.model.config import LocateAnythingConfig
-from locate_ros.processing import (TASKS, ImageError, Processor, ProcessorError, PromptError, build_chat_text,
-                                   build_question, expand_image_placeholder, preprocess_image)
+from locate_ros.processing import (
+    TASKS,
+    ImageError,
+    Processor,
+    ProcessorError,
+    PromptError,
+    build_chat_text,
+    build_question,
+    expand_image_placeholder,
+    preprocess_image,
+)
 
 CASES = load_json("a_preprocess_cases.json")
 

@@ -9,7 +9,6 @@ import torch
 from ..model import LocateAnything
 from ..model.language import KVCache, pack_for_onednn
 
-
 log = logging.getLogger(__name__)
 
 

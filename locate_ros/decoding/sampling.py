@@ -12,7 +12,12 @@ from typing import Optional, Sequence, Union
 
 import torch
 
-from locate_ros.decoding.hybrid import DEFAULT_THRESHOLDS, HybridThresholds, Mode, decode_bbox_avg
+from locate_ros.decoding.hybrid import (
+    DEFAULT_THRESHOLDS,
+    HybridThresholds,
+    Mode,
+    decode_bbox_avg,
+)
 from locate_ros.model.config import TokenIds
 
 Ids = Union[torch.Tensor, Sequence[int]]

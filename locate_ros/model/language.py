@@ -14,7 +14,6 @@ from torch import nn
 
 from .config import TextConfig
 
-
 # oneDNN's inner product is 1.3-2.7x faster than the default MKL sgemm for the few-row fp32 matmuls of
 # decoding on x86 CPUs (lm_head with 6 rows: 38 ms vs 101 ms at Qwen2.5-0.5B width, 2 threads), and
 # another 1.6x faster with the weight reordered once into its blocked layout (`pack_for_onednn`). It

@@ -8,24 +8,22 @@ by the scenario's script (as the golden run did), exercising each hybrid branch 
 import numpy as np
 import pytest
 import torch
+from conftest import dense_rows, load_json, load_npz
 
-from conftest import load_json, load_npz
 from locate_ros.backends.torch_backend import TorchBackend
 from locate_ros.decoding.loop import DecodeOptions, generate
-from locate_ros.model import load_model
 
 LOGIT_ATOL = 2e-4  # see test/model/test_parity_language.py
 
 
 @pytest.fixture(scope="module")
-def model(tiny_checkpoint):
-    return load_model(tiny_checkpoint)
+def model(tiny_model):
+    return tiny_model
 
 
 @pytest.fixture(scope="module")
-def features(model):
-    z = load_npz("a_vision.npz")
-    return TorchBackend(model).encode_image(z["pixel_values"], [(4, 6)])
+def features(tiny_features):
+    return tiny_features
 
 
 class RecordingBackend(TorchBackend):
@@ -79,13 +77,8 @@ def test_greedy_generation_matches_reference(model, features, mode, rp):
 
 def scripted_hook(script, vocab, background):
     def hook(call, kind, logits, n_generated):
-        rows = script[call]
-        assert len(rows) == logits.shape[0]
-        out = torch.full((len(rows), vocab), background, dtype=torch.float32)
-        for j, row in enumerate(rows):
-            for tid, v in row.items():
-                out[j, int(tid)] = v
-        return out
+        assert len(script[call]) == logits.shape[0]
+        return dense_rows(script[call], background, vocab)
 
     return hook
 

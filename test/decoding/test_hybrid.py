@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from conftest import dense_rows, pure_function_token_ids
 
 from locate_ros.decoding.hybrid import (
     AMBIGUOUS_MARKER,
@@ -22,18 +23,11 @@ from locate_ros.testing.tiny import golden_dir
 
 E = json.loads((golden_dir() / "e_pure_functions.json").read_text())
 V = E["vocab_size"]
-_g = E["token_ids"]  # keys are TokenIds field names + "_token_id"; the image id is not used here
-TOK = TokenIds(image=-1, text_mask=_g["default_mask_token_id"],
-               **{k[: -len("_token_id")]: v for k, v in _g.items() if k != "default_mask_token_id"})
+TOK = pure_function_token_ids()
 
 
 def dense(rows, fill=0.0, vocab=V):
-    """Sparse {id: value} rows -> float32 [R, vocab]; unlisted entries are `fill`."""
-    x = torch.full((len(rows), vocab), fill, dtype=torch.float32)
-    for r, row in enumerate(rows):
-        for k, v in row.items():
-            x[r, int(k)] = v
-    return x
+    return dense_rows(rows, fill, vocab)
 
 
 def names(cases):

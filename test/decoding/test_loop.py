@@ -1,8 +1,8 @@
 """The decode loop's bounds, termination and branches, on the real tiny model (forced or random logits)."""
 import pytest
 import torch
-
 from conftest import load_json, load_npz
+
 from locate_ros.backends.torch_backend import TorchBackend
 from locate_ros.decoding.loop import DecodeOptions, generate
 from locate_ros.model import load_model

@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from conftest import pure_function_token_ids
 
 from locate_ros.decoding.parse import (
     parse_detections,
@@ -10,14 +11,11 @@ from locate_ros.decoding.parse import (
     parse_worker_boxes,
     parse_worker_points,
 )
-from locate_ros.model.config import TokenIds
 from locate_ros.results import Detection
 from locate_ros.testing.tiny import golden_dir
 
 E = json.loads((golden_dir() / "e_pure_functions.json").read_text())
-_g = E["token_ids"]  # keys are TokenIds field names + "_token_id"; the image id is not used here
-TOK = TokenIds(image=-1, text_mask=_g["default_mask_token_id"],
-               **{k[: -len("_token_id")]: v for k, v in _g.items() if k != "default_mask_token_id"})
+TOK = pure_function_token_ids()
 
 PARSERS = E["parsers"]
 

@@ -3,6 +3,7 @@ import json
 
 import pytest
 import torch
+from conftest import dense_rows, pure_function_token_ids
 
 from locate_ros.decoding import sampling
 from locate_ros.decoding.hybrid import decode_ref
@@ -12,22 +13,15 @@ from locate_ros.decoding.sampling import (
     top_k_logits,
     top_p_logits,
 )
-from locate_ros.model.config import TokenIds
 from locate_ros.testing.tiny import golden_dir
 
 E = json.loads((golden_dir() / "e_pure_functions.json").read_text())
 V = E["vocab_size"]
-_g = E["token_ids"]  # keys are TokenIds field names + "_token_id"; the image id is not used here
-TOK = TokenIds(image=-1, text_mask=_g["default_mask_token_id"],
-               **{k[: -len("_token_id")]: v for k, v in _g.items() if k != "default_mask_token_id"})
+TOK = pure_function_token_ids()
 
 
 def dense(rows, fill):
-    x = torch.full((len(rows), V), fill, dtype=torch.float32)
-    for r, row in enumerate(rows):
-        for k, v in row.items():
-            x[r, int(k)] = v
-    return x
+    return dense_rows(rows, fill, V)
 
 
 CASES = E["sample_tokens"]

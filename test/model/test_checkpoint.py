@@ -5,10 +5,17 @@ import shutil
 
 import pytest
 import torch
+from conftest import GOLDEN
 from safetensors.torch import load_file, save_file
 
-from conftest import GOLDEN
-from locate_ros.model import CheckpointError, ConfigError, LocateAnything, LocateAnythingConfig, load_model, save_pretrained
+from locate_ros.model import (
+    CheckpointError,
+    ConfigError,
+    LocateAnything,
+    LocateAnythingConfig,
+    load_model,
+    save_pretrained,
+)
 
 
 @pytest.fixture(scope="module")

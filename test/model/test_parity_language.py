@@ -6,11 +6,10 @@ Full-vocabulary logits are compared on each row's reference top-64 entries and o
 import numpy as np
 import pytest
 import torch
-
 from conftest import load_json, load_npz
+
 from locate_ros.backends.torch_backend import TorchBackend
 from locate_ros.decoding.blocks import mtp_inputs
-from locate_ros.model import load_model
 from locate_ros.model.language import KVCache
 
 # smallest top1-top2 gap on any read position of the golden greedy runs is 0.0067 (fast, rp 1.1);
@@ -28,14 +27,13 @@ def logit_error(logits: torch.Tensor, z: dict, name: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def model(tiny_checkpoint):
-    return load_model(tiny_checkpoint)
+def model(tiny_model):
+    return tiny_model
 
 
 @pytest.fixture(scope="module")
-def features(model):
-    z = load_npz("a_vision.npz")
-    return TorchBackend(model).encode_image(z["pixel_values"], [(4, 6)])
+def features(tiny_features):
+    return tiny_features
 
 
 def test_prefill_matches_reference(model, features):

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 import torch
-
 from conftest import load_npz
+
 from locate_ros.model import load_model
 from locate_ros.model.vision import rope_2d
 
