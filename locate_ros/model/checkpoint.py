@@ -1,14 +1,16 @@
 """Load and save LocateAnything checkpoints in the Hugging Face release layout.
 
 config.json + model.safetensors or model-0000x-of-0000N.safetensors with model.safetensors.index.json,
-bf16 or fp32, lm_head stored or left out (tied). Tensors are read one at a time from memory-mapped
-files straight into a model built on the meta device, so a 7.6 GB checkpoint never exists twice in
-memory. Only safetensors: pickle-based files are refused, never loaded.
+bf16 or fp32, lm_head stored or left out (tied). Tensors are views of a private memory map of
+each file, assigned to a model built on the meta device: a 7.6 GB checkpoint never exists twice in
+memory (on the CPU in its own dtype it is not even copied once; otherwise each tensor is converted
+or moved to the device straight from the map). Only safetensors: pickle-based files are refused, never loaded.
 """
 from __future__ import annotations
 
 import json
 import shutil
+import struct
 from pathlib import Path
 
 import torch
@@ -49,6 +51,36 @@ def _weight_files(ckpt: Path) -> list[Path]:
     raise CheckpointError(f"{ckpt}: no {SINGLE_FILE} or {INDEX_FILE}")
 
 
+_ST_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+              "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+              "BOOL": torch.bool}
+
+
+def _mapped_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a (validated) safetensors file as a view of one private memory map of it.
+
+    No bytes are copied: pages are read from the page cache when a tensor is used, and a tensor that
+    keeps its dtype on the CPU stays backed by the file (copy-on-write, the file is never modified).
+    """
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+    storage = torch.UntypedStorage.from_file(str(path), shared=False, nbytes=path.stat().st_size)
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = _ST_DTYPES[info["dtype"]]
+        begin = 8 + n + info["data_offsets"][0]
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        if begin % itemsize:  # unaligned (not written by safetensors' own writer): copy this one tensor
+            raw = storage[begin: 8 + n + info["data_offsets"][1]]
+            out[name] = torch.frombuffer(bytearray(bytes(raw)), dtype=dtype).reshape(info["shape"])
+        else:
+            out[name] = torch.empty(0, dtype=dtype).set_(storage, begin // itemsize, info["shape"])
+    return out
+
+
 def default_dtype(device: torch.device) -> torch.dtype:
     # bf16 matmuls are slow on most CPUs and the golden parity is defined in fp32
     return torch.float32 if device.type == "cpu" else torch.bfloat16
@@ -70,19 +102,21 @@ def load_model(ckpt_dir: str | Path, device: str | torch.device = "cpu", dtype: 
     state, unexpected, misshaped = {}, [], []
     for f in _weight_files(ckpt):
         try:
-            with safe_open(str(f), framework="pt", device="cpu") as st:
-                for name in st.keys():
-                    if name not in expected:
-                        unexpected.append(name)
-                        continue
-                    shape = tuple(st.get_slice(name).get_shape())
-                    if shape != tuple(expected[name]):
-                        misshaped.append(f"{name}: file {list(shape)} vs config {list(expected[name])}")
-                        continue
-                    if tied and name == TIED_HEAD:
-                        continue  # tied to embed_tokens: one tensor in memory, as the reference does
-                    state[name] = st.get_tensor(name).to(device=device, dtype=dtype)
-        except SafetensorError as e:
+            with safe_open(str(f), framework="pt", device="cpu") as st:  # validates header and sizes
+                names = list(st.keys())
+                shapes = {name: tuple(st.get_slice(name).get_shape()) for name in names}
+            mapped = _mapped_tensors(f)
+            for name in names:
+                if name not in expected:
+                    unexpected.append(name)
+                    continue
+                if shapes[name] != tuple(expected[name]):
+                    misshaped.append(f"{name}: file {list(shapes[name])} vs config {list(expected[name])}")
+                    continue
+                if tied and name == TIED_HEAD:
+                    continue  # tied to embed_tokens: one tensor in memory, as the reference does
+                state[name] = mapped[name].to(device=device, dtype=dtype)
+        except (SafetensorError, KeyError, ValueError, RuntimeError) as e:
             raise CheckpointError(f"{f}: corrupt or not a safetensors file ({e})") from None
         except OSError as e:
             raise CheckpointError(f"{f}: cannot read ({e})") from None
