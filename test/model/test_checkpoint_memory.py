@@ -4,8 +4,8 @@ import subprocess
 import sys
 
 import torch
-
 from conftest import GOLDEN
+
 from locate_ros.model import LocateAnything, LocateAnythingConfig, save_pretrained
 
 PROBE = r"""
