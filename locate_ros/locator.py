@@ -4,6 +4,7 @@ Plain Python, no ROS: the node, the CLI, evaluation and benchmarks all call this
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -43,7 +44,7 @@ class Locator:
         self.template = template
         self.options = options or DecodeOptions(mode=mode)
         if mode != self.options.mode:
-            self.options = DecodeOptions(**{**self.options.__dict__, "mode": mode})
+            self.options = dataclasses.replace(self.options, mode=mode)
         # the prompt depends on (question, image-token count) only: encode each once, not per frame
         self._prompt_ids = lru_cache(maxsize=256)(self._encode_prompt)
 

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from ..model import LocateAnything
-from ..model.language import KVCache, pack_for_onednn
+from ..model.language import KVCache, Linear, pack_for_onednn
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,7 @@ class TorchBackend:
         self._cache: KVCache | None = None
         if self.device.type == "cpu" and self.dtype == torch.float32 and pack_weights:
             lm = model.language_model
-            need = sum(p.numel() * p.element_size() for p in lm.parameters())  # the tied head counts once
-            need += lm.lm_head.weight.numel() * lm.lm_head.weight.element_size()
+            need = sum(m.weight.numel() * m.weight.element_size() for m in lm.modules() if isinstance(m, Linear))
             avail = _available_memory_bytes()
             if pack_weights is True or (avail is not None and need < avail // 2):
                 added = pack_for_onednn(lm)
