@@ -16,16 +16,6 @@ from locate_ros.decoding.loop import DecodeOptions, generate
 LOGIT_ATOL = 2e-4  # see test/model/test_parity_language.py
 
 
-@pytest.fixture(scope="module")
-def model(tiny_model):
-    return tiny_model
-
-
-@pytest.fixture(scope="module")
-def features(tiny_features):
-    return tiny_features
-
-
 class RecordingBackend(TorchBackend):
     """The real backend, also keeping each forward's inputs and read logits for comparison."""
 
@@ -45,14 +35,14 @@ CASES = [(m, rp) for m in ("slow", "fast", "hybrid") for rp in ("1.0", "1.1")]
 
 
 @pytest.mark.parametrize("mode,rp", CASES)
-def test_greedy_generation_matches_reference(model, features, mode, rp):
+def test_greedy_generation_matches_reference(tiny_model, tiny_features, mode, rp):
     ref = load_json("d_generation.json")[f"{mode}_rp{rp}"]
     z = load_npz(f"d_gen_{mode}_rp{rp}.npz")
     s = ref["settings"]
     prompt = load_json("b_prompt.json")["input_ids"]
-    be = RecordingBackend(model)
+    be = RecordingBackend(tiny_model)
     opts = DecodeOptions(mode=mode, max_new_tokens=s["max_new_tokens"], repetition_penalty=s["repetition_penalty"])
-    gen = generate(be, prompt, features, model.cfg.tokens, opts)
+    gen = generate(be, prompt, tiny_features, tiny_model.cfg.tokens, opts)
 
     assert gen.token_ids == ref["response_token_ids"]
     assert [st.appended for st in gen.steps] == [h[2] for h in ref["sampling_history"]]
@@ -87,14 +77,14 @@ SCENARIOS = ["A_hybrid", "B_hybrid_ar_exit", "C_fast", "D_slow", "E_hybrid_rp1.1
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
-def test_scripted_switching_scenario_matches_reference(model, features, name):
+def test_scripted_switching_scenario_matches_reference(tiny_model, tiny_features, name):
     doc = load_json("d_scripted_generation.json")
     sc = doc["scenarios"][name]
     s = sc["settings"]
-    be = RecordingBackend(model)
+    be = RecordingBackend(tiny_model)
     opts = DecodeOptions(mode=s["generation_mode"], max_new_tokens=s["max_new_tokens"], top_p=s["top_p"],
                          top_k=s["top_k"], repetition_penalty=s["repetition_penalty"])
-    gen = generate(be, doc["prompt_input_ids"], features, model.cfg.tokens, opts,
+    gen = generate(be, doc["prompt_input_ids"], tiny_features, tiny_model.cfg.tokens, opts,
                    logits_hook=scripted_hook(sc["script"], doc["vocab_size"], doc["background_logit"]))
     assert gen.token_ids == sc["generated_token_ids"]
     assert len(gen.steps) == len(sc["calls"])

@@ -4,7 +4,6 @@ Full-vocabulary logits are compared on each row's reference top-64 entries and o
 1024 columns (test/golden keeps that compact form; tools/compact_golden.py made it).
 """
 import numpy as np
-import pytest
 import torch
 from conftest import load_json, load_npz
 
@@ -26,26 +25,16 @@ def logit_error(logits: torch.Tensor, z: dict, name: str) -> float:
     return max(e_top, e_cols)
 
 
-@pytest.fixture(scope="module")
-def model(tiny_model):
-    return tiny_model
-
-
-@pytest.fixture(scope="module")
-def features(tiny_features):
-    return tiny_features
-
-
-def test_prefill_matches_reference(model, features):
+def test_prefill_matches_reference(tiny_model, tiny_features):
     z = load_npz("b_prefill_compact.npz")
     ids = torch.from_numpy(z["input_ids"])
     assert ids.tolist() == load_json("b_prompt.json")["input_ids"]
     with torch.inference_mode():
-        embeds = model.embed(ids, features)
-        cache = KVCache(model.cfg.text, 64, torch.float32, "cpu")
+        embeds = tiny_model.embed(ids, tiny_features)
+        cache = KVCache(tiny_model.cfg.text, 64, torch.float32, "cpu")
         mask = torch.ones(len(ids), len(ids), dtype=torch.bool).tril()
-        hidden, layers = model.language_model.model(embeds, torch.arange(len(ids)), mask, cache, return_layer_outputs=True)
-        logits = model.language_model.logits(hidden)
+        hidden, layers = tiny_model.language_model.model(embeds, torch.arange(len(ids)), mask, cache, return_layer_outputs=True)
+        logits = tiny_model.language_model.logits(hidden)
     errs = {
         "inputs_embeds": (embeds - torch.from_numpy(z["inputs_embeds"])).abs().max().item(),
         "hidden_after_layer0": (layers[0] - torch.from_numpy(z["hidden_after_layer0"])).abs().max().item(),
@@ -57,11 +46,11 @@ def test_prefill_matches_reference(model, features):
     assert errs["logits_all"] < LOGIT_ATOL
 
 
-def test_both_pbd_window_steps_match_reference(model, features):
+def test_both_pbd_window_steps_match_reference(tiny_model, tiny_features):
     z = load_npz("c_pbd_window_compact.npz")
     meta = load_json("c_pbd_window.json")
-    mask_id = model.cfg.tokens.text_mask
-    be = TorchBackend(model)
+    mask_id = tiny_model.cfg.tokens.text_mask
+    be = TorchBackend(tiny_model)
     be.reset(128)
     prompt = load_json("b_prompt.json")["input_ids"]
 
@@ -70,7 +59,7 @@ def test_both_pbd_window_steps_match_reference(model, features):
     assert ids.tolist() == z["prefill_window_input_ids"].tolist()
     assert pos.tolist() == z["prefill_window_position_ids"].tolist()
     assert np.array_equal(mask, z["prefill_window_mask_visible"].astype(bool))
-    logits0 = be.forward(ids, pos, mask, 6, features)
+    logits0 = be.forward(ids, pos, mask, 6, tiny_features)
     be.crop(len(prompt))
     err0 = logit_error(logits0, z, "prefill_window_window_logits")
     assert logits0.argmax(-1).tolist() == meta["prefill_window"]["argmax"]
