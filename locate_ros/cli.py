@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-DEMO_CACHE = Path(__file__).resolve().parents[1] / ".cache" / "tiny-golden"
+DEMO_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "locate_ros" / "tiny-golden"
 
 
 def load_image(path: str):

@@ -110,7 +110,9 @@ def generate(backend, prompt_ids: list[int], image_features, tokens: TokenIds, o
             pat = None
         new = pat.tokens if pat is not None else [s.x0[0]]
         generated.extend(new)
-        probs_out.extend(float(s.probs[min(j, rows - 1), t]) for j, t in enumerate(new))
+        # one gather (one device sync) for the probabilities of everything this step committed
+        at = torch.arange(len(new), device=s.probs.device).clamp_(max=rows - 1)
+        probs_out.extend(s.probs[at, torch.tensor(new, device=s.probs.device)].tolist())
         steps.append(Step(kind, len(ids), past, pat.type if pat else "token", list(new)))
         if t_first is None:
             t_first = time.perf_counter()
