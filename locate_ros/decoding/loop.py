@@ -76,9 +76,7 @@ def generate(backend, prompt_ids: list[int], image_features, tokens: TokenIds, o
     prompt_len = len(prompt_ids)
     total = prompt_len + opts.max_new_tokens
     backend.reset(total + 2 * block)  # a window can overshoot the bound by block-1 tokens
-    generator = None
-    if opts.seed is not None:
-        generator = torch.Generator(device="cpu").manual_seed(opts.seed)
+    generator = None  # made on the logits' device at the first step (a CUDA draw needs a CUDA generator)
     generated = list(prompt_ids)
     probs_out: list[float] = []
     steps: list[Step] = []
@@ -99,6 +97,8 @@ def generate(backend, prompt_ids: list[int], image_features, tokens: TokenIds, o
         backend.crop(L)  # drop the window's K/V: committed tokens are re-run causally next step
         if logits_hook is not None:
             logits = logits_hook(len(steps), kind, logits, L - prompt_len)
+        if generator is None and opts.seed is not None:
+            generator = torch.Generator(device=logits.device).manual_seed(opts.seed)
         s = sample_tokens(logits, generated, tokens=tokens, mode=opts.mode, temperature=opts.temperature,
                           top_p=opts.top_p, top_k=opts.top_k, repetition_penalty=opts.repetition_penalty,
                           thresholds=opts.thresholds, generator=generator)
