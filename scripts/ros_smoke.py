@@ -26,7 +26,7 @@ DET_TOPIC = "/locate_ros_smoke/detections"
 
 def _ros():
     import rclpy
-    from rclpy.qos import QoSProfile, ReliabilityPolicy, DurabilityPolicy, HistoryPolicy
+    from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
     qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
                      reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
@@ -43,8 +43,9 @@ def _spin_until(rclpy, node, cond, deadline, what):
 
 def role_sub(timeout):
     rclpy, qos = _ros()
-    from locate_ros.msg import LocateCommand
     from vision_msgs.msg import Detection2DArray
+
+    from locate_ros.msg import LocateCommand
 
     rclpy.init()
     node = rclpy.create_node("locate_ros_smoke_sub")
@@ -82,8 +83,9 @@ def role_sub(timeout):
 
 def role_pub(timeout):
     rclpy, qos = _ros()
-    from locate_ros.msg import LocateCommand
     from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+
+    from locate_ros.msg import LocateCommand
 
     rclpy.init()
     node = rclpy.create_node("locate_ros_smoke_pub")

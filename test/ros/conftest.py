@@ -4,9 +4,13 @@ import platform
 import pytest
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "ros: the test needs rclpy and DDS (it runs on loopback only)")
+
+
 def pytest_collection_modifyitems(config, items):
     # The pip route's ROS 2 wheels exist for x86_64 Linux only; elsewhere (an aarch64 laptop without
-    # apt ROS) these tests cannot run. On x86_64 a missing ROS environment is a failure, not a skip.
+    # apt ROS) `ros` tests cannot run. On x86_64 a missing ROS environment is a failure, not a skip.
     try:
         import rclpy  # noqa: F401
         return
@@ -15,11 +19,11 @@ def pytest_collection_modifyitems(config, items):
             return
     skip = pytest.mark.skip(reason=f"no rclpy on {platform.machine()} (ROS 2 wheels are x86_64-only)")
     for item in items:
-        if "test/ros/" in str(item.fspath):
+        if item.get_closest_marker("ros"):
             item.add_marker(skip)
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def loopback_only():
     """Every ROS process of the tests stays on loopback (Fast DDS multicasts off-machine by default)."""
     assert os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") == "LOCALHOST", \

@@ -3,12 +3,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = [pytest.mark.ros, pytest.mark.usefixtures("loopback_only")]
 SMOKE = Path(__file__).resolve().parents[2] / "scripts" / "ros_smoke.py"
 
 
 def test_messages_build_and_import():
-    from locate_ros.msg import LabeledPoint, LocateCommand, LocatedPoints
     from vision_msgs.msg import Detection2DArray
+
+    from locate_ros.msg import LabeledPoint, LocateCommand, LocatedPoints
 
     pts = LocatedPoints(request_id="r1", points=[LabeledPoint(label="handle", x=1.5, y=2.0, score=0.9)])
     assert pts.points[0].label == "handle" and LocateCommand().continuous is False

@@ -1,0 +1,1 @@
+"""The ROS 2 edge of locate_ros (rclpy is imported only by the node module, not here)."""
