@@ -1,0 +1,173 @@
+"""locate_node in its own process, driven over real DDS (loopback) by this test process as a client."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from conftest import load_npz
+
+pytestmark = [pytest.mark.ros, pytest.mark.usefixtures("loopback_only")]
+NS = "/t"
+TIMEOUT = 60.0
+
+
+@pytest.fixture(scope="module")
+def node_process(tiny_checkpoint):
+    cmd = [sys.executable, "-m", "locate_ros.ros.node", "--ros-args", "-r", f"__ns:={NS}",
+           "-p", f"model_path:={tiny_checkpoint}", "-p", "max_new_tokens:=24", "-p", "image_topic:=camera/image"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+    proc.log = []  # the node's log lines, read as they come
+    reader = threading.Thread(target=lambda: proc.log.extend(iter(proc.stdout.readline, "")), daemon=True)
+    reader.start()
+    yield proc
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    reader.join(timeout=10)
+    print("".join(proc.log))
+
+
+@pytest.fixture(scope="module")
+def client():
+    import rclpy
+
+    rclpy.init()
+    node = rclpy.create_node("locate_test_client")
+    yield node
+    node.destroy_node()
+    rclpy.shutdown()
+
+
+def spin_until(node, cond, what, timeout=TIMEOUT):
+    import rclpy
+
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        rclpy.spin_once(node, timeout_sec=0.05)
+
+
+def change_state(client, transition_id) -> bool:
+    from lifecycle_msgs.srv import ChangeState
+
+    cli = client.create_client(ChangeState, f"{NS}/locate_node/change_state")
+    spin_until(client, cli.service_is_ready, "the lifecycle service")
+    req = ChangeState.Request()
+    req.transition.id = transition_id
+    fut = cli.call_async(req)
+    spin_until(client, fut.done, f"transition {transition_id}")
+    client.destroy_client(cli)
+    return fut.result().success
+
+
+def image_msg(rgb: np.ndarray, stamp_s: int, frame_id: str = "camera_optical", step=None):
+    from sensor_msgs.msg import Image
+
+    msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8", step=step or rgb.shape[1] * 3)
+    msg.data = rgb.tobytes()
+    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp_s, 500
+    msg.header.frame_id = frame_id
+    return msg
+
+
+def test_lifecycle_one_shot_commands_and_bad_input(node_process, client):
+    import rclpy
+    from lifecycle_msgs.msg import Transition
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+    from vision_msgs.msg import Detection2DArray
+
+    from locate_ros.msg import LocateCommand, LocatedPoints
+
+    assert change_state(client, Transition.TRANSITION_CONFIGURE), "configure failed"
+    assert change_state(client, Transition.TRANSITION_ACTIVATE), "activate failed"
+
+    got_points, got_dets = [], []
+    client.create_subscription(LocatedPoints, f"{NS}/locate_node/points", got_points.append, 10)
+    client.create_subscription(Detection2DArray, f"{NS}/locate_node/detections", got_dets.append, 10)
+    pub_img = client.create_publisher(Image, f"{NS}/camera/image", qos_profile_sensor_data)
+    pub_cmd = client.create_publisher(LocateCommand, f"{NS}/locate_node/command", 10)
+    spin_until(client, lambda: pub_img.get_subscription_count() and pub_cmd.get_subscription_count()
+               and client.count_publishers(f"{NS}/locate_node/points"), "matched endpoints")
+    rgb = load_npz("a_vision.npz")["image_rgb_uint8"]
+
+    def ask(request_id, query="red square", **kw):
+        pub_cmd.publish(LocateCommand(request_id=request_id, query=query, **kw))
+
+    def stream_until(cond, what, frame):
+        """Publish a frame like a camera would (every spin) until cond() holds."""
+        deadline = time.monotonic() + TIMEOUT
+        while not cond():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            pub_img.publish(frame)
+            rclpy.spin_once(client, timeout_sec=0.1)
+
+    def answered(request_id):
+        return lambda: any(p.request_id == request_id for p in got_points)
+
+    def answer(request_id):
+        return next(p for p in got_points if p.request_id == request_id)
+
+    # one-shot: answered on a frame that arrives after it, with that frame's header
+    ask("r1")
+    stream_until(answered("r1"), "answer r1", image_msg(rgb, 100))
+    pts = answer("r1")
+    assert (pts.header.stamp.sec, pts.header.stamp.nanosec, pts.header.frame_id) == (100, 500, "camera_optical")
+    spin_until(client, lambda: len(got_dets) >= 1, "a Detection2DArray")
+    assert got_dets[0].header.frame_id == "camera_optical" and got_dets[0].header.stamp.sec == 100
+    # random weights find nothing: an empty array is still published, with the image's header
+    assert len(got_dets[0].detections) == 0 and len(pts.points) == 0
+
+    # bad input: an inconsistent image is dropped (the request waits for a good one), a bad query is
+    # reported and skipped; the node stays up and answers the next good request
+    ask("bad", query="   ")
+    stream_until(lambda: any("request bad: query is empty" in line for line in node_process.log), "bad query report",
+                 image_msg(rgb, 150))
+    ask("r2")
+    stream_until(lambda: any("image dropped: step 10 is smaller" in line for line in node_process.log),
+                 "bad image report", image_msg(rgb, 200, step=10))  # step < width*3: inconsistent
+    stream_until(answered("r2"), "answer r2", image_msg(rgb, 201))
+    assert answer("r2").header.stamp.sec == 201  # the request waited for the next good frame
+    assert not any(p.request_id == "bad" for p in got_points)
+    assert node_process.poll() is None, "the node died"
+
+    assert change_state(client, Transition.TRANSITION_DEACTIVATE)
+    assert change_state(client, Transition.TRANSITION_CLEANUP)
+
+
+def test_parameters_file_is_read_and_a_bad_checkpoint_fails_configure_without_killing_the_node(client, tmp_path):
+    """The YAML profile loads; a model_path that is no checkpoint makes configure fail, the node stays up."""
+    from pathlib import Path
+
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import GetState
+
+    params = Path(__file__).resolve().parents[2] / "config" / "cpu_demo.yaml"
+    cmd = [sys.executable, "-m", "locate_ros.ros.node", "--ros-args", "-r", "__ns:=/bad", "--params-file", str(params),
+           "-p", f"model_path:={tmp_path}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        from lifecycle_msgs.srv import ChangeState
+
+        cli = client.create_client(ChangeState, "/bad/locate_node/change_state")
+        spin_until(client, cli.service_is_ready, "the lifecycle service")
+        req = ChangeState.Request()
+        req.transition.id = Transition.TRANSITION_CONFIGURE
+        fut = cli.call_async(req)
+        spin_until(client, fut.done, "configure")
+        assert fut.result().success is False
+        get = client.create_client(GetState, "/bad/locate_node/get_state")
+        spin_until(client, get.service_is_ready, "get_state")
+        fut = get.call_async(GetState.Request())
+        spin_until(client, fut.done, "get_state")
+        assert fut.result().current_state.label == "unconfigured" and proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert "cannot load model" in out and "config.json" in out
