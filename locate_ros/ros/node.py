@@ -145,6 +145,10 @@ class LocateNode(LifecycleNode):
 
     def _on_command(self, msg: LocateCommand):
         query = list(msg.categories) if msg.categories else msg.query
+        if msg.continuous and not query:  # an empty continuous command clears the running one
+            with self._cv:
+                self._continuous = None
+            return
         self._enqueue(Request(msg.request_id or uuid.uuid4().hex[:8], query, msg.task or self.p("default_task"),
                               msg.mode or None, msg.continuous))
 

@@ -137,6 +137,21 @@ def test_lifecycle_one_shot_commands_and_bad_input(node_process, client):
     assert not any(p.request_id == "bad" for p in got_points)
     assert node_process.poll() is None, "the node died"
 
+    # continuous: every new frame is answered until the command is cleared
+    ask("c1", continuous=True)
+    stamps = set()
+    for sec in range(300, 303):
+        stream_until(lambda: any(p.request_id == "c1" and p.header.stamp.sec == sec for p in got_points),
+                     f"continuous answer on frame {sec}", image_msg(rgb, sec))
+        stamps.add(sec)
+    ask("", query="", continuous=True)  # clears c1 (same ordered command topic as r3 below)
+    ask("r3")
+    stream_until(answered("r3"), "answer r3", image_msg(rgb, 400))
+    ask("r4")  # answers on one topic arrive in order: once r4 is here, any c1 answer to 400+ would be too
+    stream_until(answered("r4"), "answer r4", image_msg(rgb, 500))
+    assert stamps == {300, 301, 302}
+    assert not any(p.request_id == "c1" and p.header.stamp.sec >= 400 for p in got_points)
+
     assert change_state(client, Transition.TRANSITION_DEACTIVATE)
     assert change_state(client, Transition.TRANSITION_CLEANUP)
 
