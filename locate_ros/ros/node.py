@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from typing import Optional
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
 from ..msg import LabeledPoint, LocateCommand, LocatedPoints
-from .conversions import ImageConversionError, image_msg_to_rgb
+from .conversions import ImageConversionError, compressed_to_rgb, image_msg_to_rgb
 
 PARAMS = {  # name: default (the YAML files under config/ set these)
     "model_path": "",  # checkpoint directory; "" = the bundled tiny CPU demo checkpoint
@@ -36,10 +37,13 @@ PARAMS = {  # name: default (the YAML files under config/ set these)
     "max_time_s": 0.0,  # 0 = no wall-time bound
     "image_topic": "image",
     "image_reliable": False,  # False: SensorDataQoS (best effort, depth 5), as camera drivers publish
+    "compressed_image_topic": "",  # e.g. "image/compressed" (jpeg/png); "" = not subscribed
     "command_topic": "~/command",
     "query_topic": "~/query",  # std_msgs/String: a one-shot query with the default task and mode
     "detections_topic": "~/detections",
     "points_topic": "~/points",
+    "debug_image": True,  # publish ~/debug_image (rendered only while someone subscribes)
+    "diagnostics_period_s": 1.0,
 }
 
 
@@ -65,7 +69,9 @@ class LocateNode(LifecycleNode):
         self._continuous: Optional[Request] = None
         self._worker: Optional[threading.Thread] = None
         self._running = False
-        self.frames_dropped = self.frames_processed = self.errors = 0
+        self.frames_dropped = self.frames_processed = self.errors = self.hybrid_fallbacks = 0
+        self.last_error, self.last_latency_s, self._t_processed = "", 0.0, []
+        self._diag_pub = self._diag_timer = None
 
     def p(self, name):
         return self.get_parameter(name).value
@@ -95,6 +101,8 @@ class LocateNode(LifecycleNode):
             "detections": self.create_lifecycle_publisher(Detection2DArray, self.p("detections_topic"), 10),
             "points": self.create_lifecycle_publisher(LocatedPoints, self.p("points_topic"), 10),
         }
+        if self.p("debug_image"):
+            self._pubs["debug"] = self.create_lifecycle_publisher(Image, "~/debug_image", 1)
         image_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE) if self.p("image_reliable") \
             else qos_profile_sensor_data
         self._subs = [
@@ -102,6 +110,12 @@ class LocateNode(LifecycleNode):
             self.create_subscription(LocateCommand, self.p("command_topic"), self._on_command, 10),
             self.create_subscription(String, self.p("query_topic"), self._on_query, 10),
         ]
+        if self.p("compressed_image_topic"):
+            self._subs.append(self.create_subscription(CompressedImage, self.p("compressed_image_topic"),
+                                                       self._on_image, image_qos))
+        self._model_path = path
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diag_timer = self.create_timer(self.p("diagnostics_period_s"), self._publish_diagnostics)
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
@@ -120,7 +134,11 @@ class LocateNode(LifecycleNode):
             self.destroy_subscription(s)
         for pub in self._pubs.values():
             self.destroy_lifecycle_publisher(pub)
+        if self._diag_timer is not None:
+            self.destroy_timer(self._diag_timer)
+            self.destroy_publisher(self._diag_pub)
         self._subs, self._pubs, self._locator = [], {}, None  # releases the model
+        self._diag_pub = self._diag_timer = None
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
@@ -136,7 +154,7 @@ class LocateNode(LifecycleNode):
             self._worker = None
 
     # ---- inputs (executor thread: cheap, never blocks on the model) ---------------------------
-    def _on_image(self, msg: Image):
+    def _on_image(self, msg):  # sensor_msgs/Image or CompressedImage
         with self._cv:
             if self._frame is not None:
                 self.frames_dropped += 1  # never queue: only the newest frame matters
@@ -175,16 +193,22 @@ class LocateNode(LifecycleNode):
                 requests, self._oneshot = self._oneshot, []
                 if self._continuous is not None:
                     requests.append(self._continuous)
+            t0 = time.perf_counter()
             try:
-                rgb = image_msg_to_rgb(frame)
+                rgb = compressed_to_rgb(frame.format, frame.data) if isinstance(frame, CompressedImage) \
+                    else image_msg_to_rgb(frame)
             except ImageConversionError as e:
                 self._fail(f"image dropped: {e}")
                 with self._cv:  # one-shot requests wait for the next good frame instead of being lost
                     self._oneshot[:0] = [r for r in requests if not r.continuous]
                 continue
-            for req in requests:
-                self._answer(frame, rgb, req)
+            results = [(req, self._answer(frame, rgb, req)) for req in requests]
             self.frames_processed += 1
+            self.last_latency_s = time.perf_counter() - t0
+            self._t_processed = [t for t in self._t_processed if t > time.monotonic() - 5.0] + [time.monotonic()]
+            debug = self._pubs.get("debug")
+            if debug is not None and debug.get_subscription_count() > 0:  # rendered only for someone
+                debug.publish(self._render(frame, rgb, [r for _, r in results if r is not None]))
 
     def _answer(self, frame: Image, rgb, req: Request):
         try:
@@ -193,7 +217,8 @@ class LocateNode(LifecycleNode):
                                        max_time_s=self.p("max_time_s") or None)
         except ValueError as e:  # bad query, task or mode: report it, keep serving
             self._fail(f"request {req.request_id}: {e}")
-            return
+            return None
+        self.hybrid_fallbacks += res.stats["hybrid_fallbacks"]
         dets = Detection2DArray(header=frame.header)
         pts = LocatedPoints(header=frame.header, request_id=req.request_id)
         for d in res.detections:
@@ -210,9 +235,48 @@ class LocateNode(LifecycleNode):
                 pts.points.append(LabeledPoint(label=d.label, x=d.point[0], y=d.point[1], score=float(d.score)))
         self._pubs["detections"].publish(dets)  # an empty array too: "nothing found" is an answer
         self._pubs["points"].publish(pts)
+        return res
+
+    def _render(self, frame, rgb, results) -> Image:
+        from PIL import Image as PILImage
+        from PIL import ImageDraw
+
+        im = PILImage.fromarray(rgb)
+        draw = ImageDraw.Draw(im)
+        for res in results:
+            for d in res.detections:
+                if d.box is not None:
+                    draw.rectangle(d.box, outline=(255, 0, 0), width=2)
+                    draw.text((d.box[0] + 2, d.box[1] + 2), f"{d.label} {d.score:.2f}", fill=(255, 0, 0))
+                else:
+                    x, y = d.point
+                    draw.ellipse((x - 4, y - 4, x + 4, y + 4), outline=(0, 255, 0), width=2)
+        out = Image(header=frame.header, height=im.height, width=im.width, encoding="rgb8", step=im.width * 3)
+        out.data = im.tobytes()
+        return out
+
+    def _publish_diagnostics(self):
+        level = DiagnosticStatus.OK
+        if self._locator is None or (self.last_error and self.frames_processed == 0):
+            level = DiagnosticStatus.ERROR
+        elif self.last_error:
+            level = DiagnosticStatus.WARN
+        fps = len(self._t_processed) / 5.0 if self._t_processed else 0.0
+        values = {"fps": f"{fps:.2f}", "latency_ms": f"{1000 * self.last_latency_s:.1f}",
+                  "frames_processed": str(self.frames_processed), "frames_dropped": str(self.frames_dropped),
+                  "errors": str(self.errors), "hybrid_fallbacks": str(self.hybrid_fallbacks),
+                  "model": str(getattr(self, "_model_path", "")), "backend": "torch", "device": self.p("device"),
+                  "mode": self.p("mode"), "last_error": self.last_error}
+        status = DiagnosticStatus(level=level, name=f"{self.get_fully_qualified_name()}: inference",
+                                  message=self.last_error or "ok", hardware_id=self.p("device"),
+                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        arr = DiagnosticArray(status=[status])
+        arr.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(arr)
 
     def _fail(self, text: str):
         self.errors += 1
+        self.last_error = text
         self.get_logger().error(text, throttle_duration_sec=1.0)
 
 

@@ -18,7 +18,8 @@ TIMEOUT = 60.0
 @pytest.fixture(scope="module")
 def node_process(tiny_checkpoint):
     cmd = [sys.executable, "-m", "locate_ros.ros.node", "--ros-args", "-r", f"__ns:={NS}",
-           "-p", f"model_path:={tiny_checkpoint}", "-p", "max_new_tokens:=24", "-p", "image_topic:=camera/image"]
+           "-p", f"model_path:={tiny_checkpoint}", "-p", "max_new_tokens:=24", "-p", "image_topic:=camera/image",
+           "-p", "compressed_image_topic:=camera/image/compressed", "-p", "diagnostics_period_s:=0.2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
     proc.log = []  # the node's log lines, read as they come
     reader = threading.Thread(target=lambda: proc.log.extend(iter(proc.stdout.readline, "")), daemon=True)
@@ -136,6 +137,54 @@ def test_lifecycle_one_shot_commands_and_bad_input(node_process, client):
     assert answer("r2").header.stamp.sec == 201  # the request waited for the next good frame
     assert not any(p.request_id == "bad" for p in got_points)
     assert node_process.poll() is None, "the node died"
+
+    # /diagnostics reports the counters and the last error
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+
+    diags = []
+    client.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
+
+    def diag_values():
+        for arr in reversed(diags):
+            for st in arr.status:
+                if st.name.startswith(f"{NS}/locate_node"):
+                    return {kv.key: kv.value for kv in st.values} | {"_level": st.level}
+        return None
+
+    spin_until(client, lambda: (diag_values() or {}).get("frames_processed", "0") not in ("0", "1"), "diagnostics")
+    d = diag_values()
+    assert int(d["errors"]) >= 2 and ("image dropped" in d["last_error"] or "query is empty" in d["last_error"])
+    assert d["_level"] == DiagnosticStatus.WARN  # serving, with an error seen
+    assert d["device"] == "cpu" and d["mode"] == "hybrid" and float(d["latency_ms"]) > 0
+
+    # the debug image is rendered (with the frame's header) once someone subscribes to it
+    debug = []
+    client.create_subscription(Image, f"{NS}/locate_node/debug_image", debug.append, 1)
+    spin_until(client, lambda: client.count_subscribers(f"{NS}/locate_node/debug_image") >= 1, "debug subscriber")
+    ask("r5")
+    stream_until(lambda: any(m.header.stamp.sec == 600 for m in debug), "debug image", image_msg(rgb, 600))
+    m = next(m for m in debug if m.header.stamp.sec == 600)
+    assert (m.width, m.height, m.encoding, m.header.frame_id) == (84, 56, "rgb8", "camera_optical")
+
+    # CompressedImage input (png here; jpeg the same way)
+    import io
+
+    from PIL import Image as PILImage
+    from sensor_msgs.msg import CompressedImage
+
+    pub_jpg = client.create_publisher(CompressedImage, f"{NS}/camera/image/compressed", qos_profile_sensor_data)
+    spin_until(client, lambda: pub_jpg.get_subscription_count() >= 1, "compressed subscriber")
+    bio = io.BytesIO()
+    PILImage.fromarray(rgb).save(bio, format="PNG")
+    comp = CompressedImage(format="png", data=bio.getvalue())
+    comp.header.stamp.sec, comp.header.frame_id = 700, "camera_optical"
+    ask("c0", continuous=True)  # continuous, so a leftover raw frame cannot take the answer
+    deadline = time.monotonic() + TIMEOUT
+    while not any(p.request_id == "c0" and p.header.stamp.sec == 700 for p in got_points):
+        assert time.monotonic() < deadline, "no answer on the compressed frame"
+        pub_jpg.publish(comp)
+        rclpy.spin_once(client, timeout_sec=0.1)
+    ask("", query="", continuous=True)  # clear
 
     # continuous: every new frame is answered until the command is cleared
     ask("c1", continuous=True)
