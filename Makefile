@@ -9,8 +9,10 @@ VENV := .venv
 setup:
 	bash scripts/setup_ros_venv.sh
 
+# The node in its own process fed by a camera-like publisher (pip route); the CLI demo where ROS is absent
 demo: setup
-	$(VENV)/bin/locate-ros demo
+	LOCATE_ROS_LOCALHOST=1 && source scripts/ros_env.sh && \
+	if python -c "import rclpy" 2>/dev/null; then python -m locate_ros.ros.demo; else locate-ros demo; fi
 
 # ROS tests talk over loopback only, on a random domain (LOCATE_ROS_LOCALHOST=1, see scripts/ros_env.sh)
 test: setup

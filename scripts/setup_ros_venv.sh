@@ -5,7 +5,7 @@
 #
 #   bash scripts/setup_ros_venv.sh        # then: source scripts/ros_env.sh
 #
-# Env: PYTHON (default python3), VENV (default .venv), LOCATE_ROS_SYMLINK_INSTALL=1 (colcon
+# Env: PYTHON (default python3), VENV (default .venv), LOCATE_ROS_SYMLINK_INSTALL=1 (default; colcon
 # --symlink-install; a mode switch rebuilds from scratch), LOCATE_ROS_BUILD_VISION_MSGS=auto|1|0.
 # apt ROS users do NOT need this script: put the repo in a workspace src/ and `colcon build`.
 set -euo pipefail
@@ -14,7 +14,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 PYTHON="${PYTHON:-python3}"
 VENV="${VENV:-.venv}"
-SYMLINK="${LOCATE_ROS_SYMLINK_INSTALL:-0}"
+SYMLINK="${LOCATE_ROS_SYMLINK_INSTALL:-1}"
 BUILD_VISION="${LOCATE_ROS_BUILD_VISION_MSGS:-auto}"
 T_ALL=$EPOCHREALTIME
 step_t0=0

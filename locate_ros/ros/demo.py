@@ -1,0 +1,122 @@
+"""The main job on a CPU: locate_node in its own process, fed by a camera-like image publisher.
+
+    LOCATE_ROS_LOCALHOST=1 source scripts/ros_env.sh && python -m locate_ros.ros.demo [--frames 5]
+
+Publishes the bundled test image at `--rate` Hz with a continuous command, prints every answer, and
+saves the node's annotated debug image. Without `--model` the node uses the bundled tiny RANDOM
+checkpoint: the whole path runs (lifecycle, conversion, vision, Parallel Box Decoding, messages),
+but random weights find nothing, so the answers are empty until a trained demo checkpoint exists.
+Stays on loopback (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, a random ROS_DOMAIN_ID) unless told
+otherwise by the environment.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="locate_ros.ros.demo", description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="", help="checkpoint directory (default: the bundled tiny random one)")
+    ap.add_argument("--image", default="", help="image file (default: the bundled 84x56 test image)")
+    ap.add_argument("--query", default="red square")
+    ap.add_argument("--frames", type=int, default=5)
+    ap.add_argument("--rate", type=float, default=2.0)
+    ap.add_argument("--out", default="locate_demo_debug.png", help="where to save the last annotated frame")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 101)))
+
+    import numpy as np
+    import rclpy
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+    from PIL import Image as PILImage
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+    from vision_msgs.msg import Detection2DArray
+
+    from ..cli import load_image
+    from ..msg import LocateCommand, LocatedPoints
+    from ..testing.tiny import golden_dir
+
+    rgb = load_image(args.image or str(golden_dir() / "image_84x56.png"))[..., :3]
+    params = Path(__file__).resolve().parents[2] / "config" / "cpu_demo.yaml"
+    node_cmd = [sys.executable, "-m", "locate_ros.ros.node", "--ros-args", "--params-file", str(params),
+                "-r", "__ns:=/demo", "-p", "max_new_tokens:=64"]
+    if args.model:  # else the profile's empty model_path: the bundled tiny checkpoint
+        node_cmd += ["-p", f"model_path:={args.model}"]
+    print(f"demo: ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']} "
+          f"ROS_AUTOMATIC_DISCOVERY_RANGE={os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE']}", flush=True)
+    node_proc = subprocess.Popen(node_cmd)
+    rclpy.init()
+    me = rclpy.create_node("locate_demo")
+    answers, debug = [], []
+
+    def spin_until(cond, what, timeout=120.0):
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > deadline or node_proc.poll() is not None:
+                raise RuntimeError(f"demo: gave up waiting for {what}")
+            rclpy.spin_once(me, timeout_sec=0.05)
+
+    try:
+        cli = me.create_client(ChangeState, "/demo/locate_node/change_state")
+        for tid, name in ((Transition.TRANSITION_CONFIGURE, "configure"), (Transition.TRANSITION_ACTIVATE, "activate")):
+            spin_until(cli.service_is_ready, "the node")
+            fut = cli.call_async(ChangeState.Request(transition=Transition(id=tid)))
+            spin_until(fut.done, name)
+            if not fut.result().success:
+                raise RuntimeError(f"demo: {name} failed (see the node's log above)")
+        me.create_subscription(Detection2DArray, "/demo/locate_node/detections",
+                               lambda m: answers.append(("boxes", m)), 10)
+        me.create_subscription(LocatedPoints, "/demo/locate_node/points", lambda m: answers.append(("points", m)), 10)
+        me.create_subscription(Image, "/demo/locate_node/debug_image", debug.append, 1)
+        pub_img = me.create_publisher(Image, "/demo/image", qos_profile_sensor_data)
+        pub_cmd = me.create_publisher(LocateCommand, "/demo/locate_node/command", 10)
+        spin_until(lambda: pub_img.get_subscription_count() and pub_cmd.get_subscription_count(), "matched topics")
+        pub_cmd.publish(LocateCommand(request_id="demo", query=args.query, continuous=True))
+        frame = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8", step=rgb.shape[1] * 3,
+                      data=np.ascontiguousarray(rgb).tobytes())
+        frame.header.frame_id = "demo_camera"
+        for i in range(args.frames):
+            frame.header.stamp = me.get_clock().now().to_msg()
+            pub_img.publish(frame)
+            n = len(answers)
+            t_next = time.monotonic() + 1.0 / args.rate
+            spin_until(lambda: len(answers) >= n + 2, f"the answer to frame {i}")
+            for kind, m in answers[n:]:
+                items = m.detections if kind == "boxes" else m.points
+                print(f"frame {i} stamp {m.header.stamp.sec}.{m.header.stamp.nanosec:09d} {kind}: {len(items)}"
+                      + "".join(f"\n  {x.results[0].hypothesis.class_id} score {x.results[0].hypothesis.score:.2f} "
+                                f"centre ({x.bbox.center.position.x:.1f}, {x.bbox.center.position.y:.1f}) size "
+                                f"{x.bbox.size_x:.1f}x{x.bbox.size_y:.1f}" if kind == "boxes" else
+                                f"\n  {x.label} ({x.x:.1f}, {x.y:.1f}) score {x.score:.2f}" for x in items), flush=True)
+            while time.monotonic() < t_next:
+                rclpy.spin_once(me, timeout_sec=max(0.0, t_next - time.monotonic()))
+        if debug:
+            d = debug[-1]
+            PILImage.frombytes("RGB", (d.width, d.height), bytes(d.data)).save(args.out)
+            print(f"demo: annotated frame saved to {args.out}", flush=True)
+        if not args.model:
+            print("demo: note: the bundled checkpoint has random weights, so it finds nothing; pass --model "
+                  "with a real checkpoint", flush=True)
+        return 0
+    finally:
+        me.destroy_node()
+        rclpy.shutdown()
+        node_proc.send_signal(signal.SIGINT)
+        try:
+            node_proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            node_proc.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
