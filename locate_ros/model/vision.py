@@ -90,8 +90,11 @@ class Block(nn.Module):
         # wqkv's output is (3, heads, head_dim): q, k, v as consecutive head-major blocks
         q, k, v = self.wqkv(x).unflatten(-1, (3, self.heads, self.head_dim)).unbind(1)  # each [L, heads, hd]
         q, k = apply_rope_2d(q, freqs_cis), apply_rope_2d(k, freqs_cis)
-        out = F.scaled_dot_product_attention(q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1), attn_mask=mask)
-        return self.wo(out.transpose(0, 1).flatten(1))
+        # 4-D [1, heads, L, hd]: with 3-D inputs CPU SDPA takes the math path and builds the full L x L
+        # score matrix (2 GB at 1080p); 4-D gets the flash kernel
+        q, k, v = (t.transpose(0, 1)[None] for t in (q, k, v))
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.wo(out[0].transpose(0, 1).flatten(1))
 
     def forward(self, x, freqs_cis, mask):
         x = x + self.attention(self.norm0(x), freqs_cis, mask)

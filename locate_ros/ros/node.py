@@ -69,7 +69,9 @@ class LocateNode(LifecycleNode):
         self._continuous: Optional[Request] = None
         self._worker: Optional[threading.Thread] = None
         self._running = False
-        self.frames_dropped = self.frames_processed = self.errors = self.hybrid_fallbacks = 0
+        self.frames_received = self.frames_dropped = self.frames_processed = self.errors = self.hybrid_fallbacks = 0
+        # seconds spent per stage, summed, and how many times: what the node adds around the model
+        self.timing = {k: [0.0, 0] for k in ("convert", "model", "publish", "render")}
         self.last_error, self.last_latency_s, self._t_processed = "", 0.0, []
         self._diag_pub = self._diag_timer = None
 
@@ -156,6 +158,7 @@ class LocateNode(LifecycleNode):
     # ---- inputs (executor thread: cheap, never blocks on the model) ---------------------------
     def _on_image(self, msg):  # sensor_msgs/Image or CompressedImage
         with self._cv:
+            self.frames_received += 1
             if self._frame is not None:
                 self.frames_dropped += 1  # never queue: only the newest frame matters
             self._frame = msg
@@ -202,15 +205,24 @@ class LocateNode(LifecycleNode):
                 with self._cv:  # one-shot requests wait for the next good frame instead of being lost
                     self._oneshot[:0] = [r for r in requests if not r.continuous]
                 continue
+            self._time("convert", t0)
             results = [(req, self._answer(frame, rgb, req)) for req in requests]
             self.frames_processed += 1
             self.last_latency_s = time.perf_counter() - t0
             self._t_processed = [t for t in self._t_processed if t > time.monotonic() - 5.0] + [time.monotonic()]
             debug = self._pubs.get("debug")
             if debug is not None and debug.get_subscription_count() > 0:  # rendered only for someone
+                t1 = time.perf_counter()
                 debug.publish(self._render(frame, rgb, [r for _, r in results if r is not None]))
+                self._time("render", t1)
+
+    def _time(self, stage: str, since: float):
+        t = self.timing[stage]
+        t[0] += time.perf_counter() - since
+        t[1] += 1
 
     def _answer(self, frame: Image, rgb, req: Request):
+        t0 = time.perf_counter()
         try:
             res = self._locator.locate(rgb, req.query, task=req.task, mode=req.mode,
                                        max_new_tokens=self.p("max_new_tokens"), max_boxes=self.p("max_boxes"),
@@ -218,6 +230,8 @@ class LocateNode(LifecycleNode):
         except ValueError as e:  # bad query, task or mode: report it, keep serving
             self._fail(f"request {req.request_id}: {e}")
             return None
+        self._time("model", t0)
+        t1 = time.perf_counter()
         self.hybrid_fallbacks += res.stats["hybrid_fallbacks"]
         dets = Detection2DArray(header=frame.header)
         pts = LocatedPoints(header=frame.header, request_id=req.request_id)
@@ -235,6 +249,7 @@ class LocateNode(LifecycleNode):
                 pts.points.append(LabeledPoint(label=d.label, x=d.point[0], y=d.point[1], score=float(d.score)))
         self._pubs["detections"].publish(dets)  # an empty array too: "nothing found" is an answer
         self._pubs["points"].publish(pts)
+        self._time("publish", t1)
         return res
 
     def _render(self, frame, rgb, results) -> Image:
@@ -263,7 +278,9 @@ class LocateNode(LifecycleNode):
             level = DiagnosticStatus.WARN
         fps = len(self._t_processed) / 5.0 if self._t_processed else 0.0
         values = {"fps": f"{fps:.2f}", "latency_ms": f"{1000 * self.last_latency_s:.1f}",
+                  "frames_received": str(self.frames_received),
                   "frames_processed": str(self.frames_processed), "frames_dropped": str(self.frames_dropped),
+                  **{f"{k}_ms_mean": f"{1000 * t / max(n, 1):.3f}" for k, (t, n) in self.timing.items()},
                   "errors": str(self.errors), "hybrid_fallbacks": str(self.hybrid_fallbacks),
                   "model": str(getattr(self, "_model_path", "")), "backend": "torch", "device": self.p("device"),
                   "mode": self.p("mode"), "last_error": self.last_error}
