@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -44,26 +43,21 @@ def main():
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from lifecycle_msgs.msg import Transition
-    from lifecycle_msgs.srv import ChangeState
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
     from locate_ros.msg import LocateCommand
+    from locate_ros.ros.client import change_state, spin_until, start_node, stop_node
 
-    node = subprocess.Popen([sys.executable, "-m", "locate_ros.ros.node", "--ros-args", "--params-file",
-                             str(ROOT / "config" / "cpu_demo.yaml"), "-r", "__ns:=/bench", "-p", "max_new_tokens:=1",
-                             "-p", "image_reliable:=true", "-p", "debug_image:=false",
-                             "-p", "diagnostics_period_s:=0.25"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    node = start_node("--params-file", str(ROOT / "config" / "cpu_demo.yaml"), "-r", "__ns:=/bench",
+                      "-p", "max_new_tokens:=1", "-p", "image_reliable:=true", "-p", "debug_image:=false",
+                      "-p", "diagnostics_period_s:=0.25", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rclpy.init()
     me = rclpy.create_node("node_latency_bench")
     diags = []
 
-    def spin_until(cond, what, timeout=120.0):
-        deadline = time.monotonic() + timeout
-        while not cond():
-            if time.monotonic() > deadline or node.poll() is not None:
-                raise RuntimeError(f"gave up waiting for {what}")
-            rclpy.spin_once(me, timeout_sec=0.01)
+    def wait(cond, what):
+        spin_until(me, cond, what, proc=node)
 
     def latest(after_ns: int = 0):
         """The node's newest diagnostics values, from a report stamped after `after_ns` (or {})."""
@@ -77,16 +71,12 @@ def main():
     out = {"bench": "node_latency", "rate_hz": args.rate, "frames_per_size": args.frames, "qos": "reliable",
            "model": "tiny random checkpoint, max_new_tokens=1 (model time reported separately)", "sizes": {}}
     try:
-        cli = me.create_client(ChangeState, "/bench/locate_node/change_state")
         for tid in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
-            spin_until(cli.service_is_ready, "lifecycle service")
-            fut = cli.call_async(ChangeState.Request(transition=Transition(id=tid)))
-            spin_until(fut.done, f"transition {tid}")
-            assert fut.result().success
+            assert change_state(me, "/bench/locate_node", tid, proc=node), f"transition {tid} failed"
         me.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
         pub = me.create_publisher(Image, "/bench/image", QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
         cmd = me.create_publisher(LocateCommand, "/bench/locate_node/command", 10)
-        spin_until(lambda: pub.get_subscription_count() and cmd.get_subscription_count(), "matched topics")
+        wait(lambda: pub.get_subscription_count() and cmd.get_subscription_count(), "matched topics")
         cmd.publish(LocateCommand(request_id="bench", query="object", continuous=True))
         rss_start = rss_mb(node.pid)
         sent_total = 0
@@ -113,7 +103,7 @@ def main():
             def settled():  # a report made after the last frame was sent, with nothing left in hand
                 v = latest(sent_ns)
                 return v and float(v["frames_processed"]) + float(v["frames_dropped"]) >= float(v["frames_received"])
-            spin_until(settled, "the node to finish the last frame")
+            wait(settled, "the node to finish the last frame")
             d = {k: float(v) for k, v in latest(sent_ns).items() if k.endswith("_ms_mean") or k.startswith("frames_")}
             n_proc = d["frames_processed"] - before.get("frames_processed", 0)
 
@@ -138,11 +128,7 @@ def main():
     finally:
         me.destroy_node()
         rclpy.shutdown()
-        node.send_signal(signal.SIGINT)
-        try:
-            node.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            node.kill()
+        stop_node(node)
     print(json.dumps(out))
 
 

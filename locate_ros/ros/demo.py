@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,7 +34,6 @@ def main(argv=None) -> int:
     import numpy as np
     import rclpy
     from lifecycle_msgs.msg import Transition
-    from lifecycle_msgs.srv import ChangeState
     from PIL import Image as PILImage
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
@@ -45,34 +42,26 @@ def main(argv=None) -> int:
     from ..cli import load_image
     from ..msg import LocateCommand, LocatedPoints
     from ..testing.tiny import golden_dir
+    from .client import change_state, spin_until, start_node, stop_node
 
     rgb = load_image(args.image or str(golden_dir() / "image_84x56.png"))[..., :3]
     params = Path(__file__).resolve().parents[2] / "config" / "cpu_demo.yaml"
-    node_cmd = [sys.executable, "-m", "locate_ros.ros.node", "--ros-args", "--params-file", str(params),
-                "-r", "__ns:=/demo", "-p", "max_new_tokens:=64"]
+    ros_args = ["--params-file", str(params), "-r", "__ns:=/demo", "-p", "max_new_tokens:=64"]
     if args.model:  # else the profile's empty model_path: the bundled tiny checkpoint
-        node_cmd += ["-p", f"model_path:={args.model}"]
+        ros_args += ["-p", f"model_path:={args.model}"]
     print(f"demo: ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']} "
           f"ROS_AUTOMATIC_DISCOVERY_RANGE={os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE']}", flush=True)
-    node_proc = subprocess.Popen(node_cmd)
+    node_proc = start_node(*ros_args)
     rclpy.init()
     me = rclpy.create_node("locate_demo")
     answers, debug = [], []
 
-    def spin_until(cond, what, timeout=120.0):
-        deadline = time.monotonic() + timeout
-        while not cond():
-            if time.monotonic() > deadline or node_proc.poll() is not None:
-                raise RuntimeError(f"demo: gave up waiting for {what}")
-            rclpy.spin_once(me, timeout_sec=0.05)
+    def wait(cond, what):
+        spin_until(me, cond, what, proc=node_proc)
 
     try:
-        cli = me.create_client(ChangeState, "/demo/locate_node/change_state")
         for tid, name in ((Transition.TRANSITION_CONFIGURE, "configure"), (Transition.TRANSITION_ACTIVATE, "activate")):
-            spin_until(cli.service_is_ready, "the node")
-            fut = cli.call_async(ChangeState.Request(transition=Transition(id=tid)))
-            spin_until(fut.done, name)
-            if not fut.result().success:
+            if not change_state(me, "/demo/locate_node", tid, proc=node_proc):
                 raise RuntimeError(f"demo: {name} failed (see the node's log above)")
         me.create_subscription(Detection2DArray, "/demo/locate_node/detections",
                                lambda m: answers.append(("boxes", m)), 10)
@@ -80,7 +69,7 @@ def main(argv=None) -> int:
         me.create_subscription(Image, "/demo/locate_node/debug_image", debug.append, 1)
         pub_img = me.create_publisher(Image, "/demo/image", qos_profile_sensor_data)
         pub_cmd = me.create_publisher(LocateCommand, "/demo/locate_node/command", 10)
-        spin_until(lambda: pub_img.get_subscription_count() and pub_cmd.get_subscription_count(), "matched topics")
+        wait(lambda: pub_img.get_subscription_count() and pub_cmd.get_subscription_count(), "matched topics")
         pub_cmd.publish(LocateCommand(request_id="demo", query=args.query, continuous=True))
         frame = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8", step=rgb.shape[1] * 3,
                       data=np.ascontiguousarray(rgb).tobytes())
@@ -90,7 +79,7 @@ def main(argv=None) -> int:
             pub_img.publish(frame)
             n = len(answers)
             t_next = time.monotonic() + 1.0 / args.rate
-            spin_until(lambda: len(answers) >= n + 2, f"the answer to frame {i}")
+            wait(lambda: len(answers) >= n + 2, f"the answer to frame {i}")
             for kind, m in answers[n:]:
                 items = m.detections if kind == "boxes" else m.points
                 print(f"frame {i} stamp {m.header.stamp.sec}.{m.header.stamp.nanosec:09d} {kind}: {len(items)}"
@@ -111,11 +100,7 @@ def main(argv=None) -> int:
     finally:
         me.destroy_node()
         rclpy.shutdown()
-        node_proc.send_signal(signal.SIGINT)
-        try:
-            node_proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            node_proc.kill()
+        stop_node(node_proc)
 
 
 if __name__ == "__main__":

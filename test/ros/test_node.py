@@ -1,14 +1,15 @@
 """locate_node in its own process, driven over real DDS (loopback) by this test process as a client."""
-import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 
 import numpy as np
 import pytest
 from conftest import load_npz
+
+from locate_ros.ros.client import change_state as client_change_state
+from locate_ros.ros.client import spin_until as client_spin_until
+from locate_ros.ros.client import start_node, stop_node
 
 pytestmark = [pytest.mark.ros, pytest.mark.usefixtures("loopback_only")]
 NS = "/t"
@@ -17,19 +18,14 @@ TIMEOUT = 60.0
 
 @pytest.fixture(scope="module")
 def node_process(tiny_checkpoint):
-    cmd = [sys.executable, "-m", "locate_ros.ros.node", "--ros-args", "-r", f"__ns:={NS}",
-           "-p", f"model_path:={tiny_checkpoint}", "-p", "max_new_tokens:=24", "-p", "image_topic:=camera/image",
+    ros_args = ["-r", f"__ns:={NS}", "-p", f"model_path:={tiny_checkpoint}", "-p", "max_new_tokens:=24", "-p", "image_topic:=camera/image",
            "-p", "compressed_image_topic:=camera/image/compressed", "-p", "diagnostics_period_s:=0.2"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+    proc = start_node(*ros_args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     proc.log = []  # the node's log lines, read as they come
     reader = threading.Thread(target=lambda: proc.log.extend(iter(proc.stdout.readline, "")), daemon=True)
     reader.start()
     yield proc
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_node(proc)
     reader.join(timeout=10)
     print("".join(proc.log))
 
@@ -46,25 +42,11 @@ def client():
 
 
 def spin_until(node, cond, what, timeout=TIMEOUT):
-    import rclpy
-
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        rclpy.spin_once(node, timeout_sec=0.05)
+    client_spin_until(node, cond, what, timeout)
 
 
 def change_state(client, transition_id) -> bool:
-    from lifecycle_msgs.srv import ChangeState
-
-    cli = client.create_client(ChangeState, f"{NS}/locate_node/change_state")
-    spin_until(client, cli.service_is_ready, "the lifecycle service")
-    req = ChangeState.Request()
-    req.transition.id = transition_id
-    fut = cli.call_async(req)
-    spin_until(client, fut.done, f"transition {transition_id}")
-    client.destroy_client(cli)
-    return fut.result().success
+    return client_change_state(client, f"{NS}/locate_node", transition_id)
 
 
 def image_msg(rgb: np.ndarray, stamp_s: int, frame_id: str = "camera_optical", step=None):
@@ -213,25 +195,16 @@ def test_parameters_file_is_read_and_a_bad_checkpoint_fails_configure_without_ki
     from lifecycle_msgs.srv import GetState
 
     params = Path(__file__).resolve().parents[2] / "config" / "cpu_demo.yaml"
-    cmd = [sys.executable, "-m", "locate_ros.ros.node", "--ros-args", "-r", "__ns:=/bad", "--params-file", str(params),
-           "-p", f"model_path:={tmp_path}"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = start_node("-r", "__ns:=/bad", "--params-file", str(params), "-p", f"model_path:={tmp_path}",
+                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        from lifecycle_msgs.srv import ChangeState
-
-        cli = client.create_client(ChangeState, "/bad/locate_node/change_state")
-        spin_until(client, cli.service_is_ready, "the lifecycle service")
-        req = ChangeState.Request()
-        req.transition.id = Transition.TRANSITION_CONFIGURE
-        fut = cli.call_async(req)
-        spin_until(client, fut.done, "configure")
-        assert fut.result().success is False
+        assert client_change_state(client, "/bad/locate_node", Transition.TRANSITION_CONFIGURE, proc=proc) is False
         get = client.create_client(GetState, "/bad/locate_node/get_state")
         spin_until(client, get.service_is_ready, "get_state")
         fut = get.call_async(GetState.Request())
         spin_until(client, fut.done, "get_state")
         assert fut.result().current_state.label == "unconfigured" and proc.poll() is None
     finally:
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
+        stop_node(proc)
+    out = proc.stdout.read()
     assert "cannot load model" in out and "config.json" in out
