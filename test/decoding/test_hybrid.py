@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from conftest import dense_rows, pure_function_token_ids
+from conftest import dense_rows, load_json, pure_function_token_ids
 
 from locate_ros.decoding.hybrid import (
     AMBIGUOUS_MARKER,
@@ -21,7 +21,7 @@ from locate_ros.decoding.sampling import sample_tokens
 from locate_ros.model.config import LocateAnythingConfig, TokenIds
 from locate_ros.testing.tiny import golden_dir
 
-E = json.loads((golden_dir() / "e_pure_functions.json").read_text())
+E = load_json("e_pure_functions.json")
 V = E["vocab_size"]
 TOK = pure_function_token_ids()
 

@@ -2,7 +2,7 @@
 import json
 
 import pytest
-from conftest import pure_function_token_ids
+from conftest import load_json, pure_function_token_ids
 
 from locate_ros.decoding.parse import (
     parse_detections,
@@ -14,7 +14,7 @@ from locate_ros.decoding.parse import (
 from locate_ros.results import Detection
 from locate_ros.testing.tiny import golden_dir
 
-E = json.loads((golden_dir() / "e_pure_functions.json").read_text())
+E = load_json("e_pure_functions.json")
 TOK = pure_function_token_ids()
 
 PARSERS = E["parsers"]

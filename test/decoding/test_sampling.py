@@ -1,9 +1,8 @@
 """Sampling against the reference's golden `sample_tokens` steps and small helpers (golden README (e))."""
-import json
 
 import pytest
 import torch
-from conftest import dense_rows, pure_function_token_ids
+from conftest import dense_rows, load_json, pure_function_token_ids
 
 from locate_ros.decoding import sampling
 from locate_ros.decoding.hybrid import decode_ref
@@ -13,9 +12,8 @@ from locate_ros.decoding.sampling import (
     top_k_logits,
     top_p_logits,
 )
-from locate_ros.testing.tiny import golden_dir
 
-E = json.loads((golden_dir() / "e_pure_functions.json").read_text())
+E = load_json("e_pure_functions.json")
 V = E["vocab_size"]
 TOK = pure_function_token_ids()
 
