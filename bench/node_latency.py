@@ -6,7 +6,7 @@ process publishes 640x480 and then 1920x1080 rgb8 frames at 30 Hz (reliable QoS:
 without a shared-memory transport, best-effort 1080p frames are mostly lost in DDS, which would
 measure Fast DDS, not the node) with a continuous command, then reads the node's /diagnostics:
 mean conversion / model / publish milliseconds per frame, frames received / processed / dropped
-(processed + dropped must equal received: no queue), and the node's RSS after each 1000 frames.
+(processed + dropped + skipped must equal received: no queue), and the node's RSS after each 1000 frames.
 
   LOCATE_ROS_LOCALHOST=1 source scripts/ros_env.sh && python bench/node_latency.py [--frames 1000]
 """
@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+HANDLED = ("frames_processed", "frames_dropped", "frames_skipped")  # every received frame ends as one of these
 
 
 def rss_mb(pid: int) -> float:
@@ -102,7 +103,7 @@ def main():
 
             def settled():  # a report made after the last frame was sent, with nothing left in hand
                 v = latest(sent_ns)
-                return v and float(v["frames_processed"]) + float(v["frames_dropped"]) >= float(v["frames_received"])
+                return v and sum(float(v[k]) for k in HANDLED) >= float(v["frames_received"])
             wait(settled, "the node to finish the last frame")
             d = {k: float(v) for k, v in latest(sent_ns).items() if k.endswith("_ms_mean") or k.startswith("frames_")}
             n_proc = d["frames_processed"] - before.get("frames_processed", 0)
@@ -118,12 +119,12 @@ def main():
                 "frames_received": int(d["frames_received"] - before.get("frames_received", 0)),
                 "frames_processed": int(n_proc),
                 "frames_dropped": int(d["frames_dropped"] - before.get("frames_dropped", 0)),
+                "frames_skipped": int(d["frames_skipped"] - before.get("frames_skipped", 0)),
                 "node_overhead_ms": round(conv + pub_ms, 3), "convert_ms": conv, "publish_ms": pub_ms,
                 "model_ms": model, "node_rss_mb_before": round(rss_before, 1), "node_rss_mb_every_quarter": rss_trace,
             }
             print(f"# {w}x{h}: {out['sizes'][f'{w}x{h}']}", file=sys.stderr, flush=True)
-        out["queue_growth"] = int(float(latest()["frames_received"]) - float(latest()["frames_processed"])
-                                  - float(latest()["frames_dropped"]))
+        out["queue_growth"] = int(float(latest()["frames_received"]) - sum(float(latest()[k]) for k in HANDLED))
         out["node_rss_mb_start"] = round(rss_start, 1)
     finally:
         me.destroy_node()

@@ -10,6 +10,14 @@ from pathlib import Path
 DEMO_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "locate_ros" / "tiny-golden"
 
 
+def default_model_path() -> Path:
+    """The checkpoint used when none is given (node, CLI demo): today the tiny RANDOM golden checkpoint,
+    rebuilt from its seed into the user cache; it runs end to end but finds nothing."""
+    from .testing.tiny import build_tiny_checkpoint
+
+    return build_tiny_checkpoint(DEMO_CACHE)
+
+
 def load_image(path: str):
     """Any image file PIL reads, as an HxWx3 RGB array (HxWx4 when it has transparency: the processor
     composites that on white, as the reference does)."""
@@ -59,9 +67,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     if args.cmd == "demo":
-        from .testing.tiny import build_tiny_checkpoint, golden_dir
+        from .testing.tiny import golden_dir
 
-        ckpt = build_tiny_checkpoint(DEMO_CACHE)
+        ckpt = default_model_path()
         args = p.parse_args(["locate", "--model", str(ckpt), "--image", str(golden_dir() / "image_84x56.png"),
                              "--query", "red square", "--mode", args.mode, "--max-new-tokens", "24"])
     if args.task not in ("ocr",) and not args.query:

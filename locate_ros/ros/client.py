@@ -10,6 +10,18 @@ import sys
 import time
 
 
+def rgb_image(rgb, stamp_s: int = 0, frame_id: str = "camera_optical", stamp_ns: int = 0):
+    """An HxWx3 uint8 array as a sensor_msgs/Image (rgb8) with the given header."""
+    import numpy as np
+    from sensor_msgs.msg import Image
+
+    msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8", step=rgb.shape[1] * 3)
+    msg.data = np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()
+    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp_s, stamp_ns
+    msg.header.frame_id = frame_id
+    return msg
+
+
 def start_node(*ros_args: str, **popen) -> subprocess.Popen:
     """`python -m locate_ros.ros.node --ros-args ...` in its own process."""
     return subprocess.Popen([sys.executable, "-m", "locate_ros.ros.node", "--ros-args", *ros_args], **popen)

@@ -24,15 +24,16 @@ ENCODINGS = {
 MAX_PIXELS = 8192 * 8192  # far above any camera; bounds the memory a malformed header could claim
 
 
-def image_to_rgb(encoding: str, height: int, width: int, step: int, data, is_bigendian: bool = False) -> np.ndarray:
+def image_to_rgb(encoding: str, height: int, width: int, step: int, data, is_bigendian: bool = False,
+                 max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """The fields of a sensor_msgs/Image -> HxWx3 uint8 RGB (alpha dropped, mono replicated)."""
     enc = encoding.lower()
     if enc not in ENCODINGS:
         raise ImageConversionError(f"unsupported image encoding {encoding!r}; supported: {', '.join(sorted(ENCODINGS))}")
     if height <= 0 or width <= 0:
         raise ImageConversionError(f"empty image ({width}x{height})")
-    if height * width > MAX_PIXELS:
-        raise ImageConversionError(f"image {width}x{height} is larger than {MAX_PIXELS} pixels")
+    if height * width > max_pixels:
+        raise ImageConversionError(f"image {width}x{height} is larger than the limit of {max_pixels} pixels")
     channels, depth = ENCODINGS[enc]
     row = width * channels * depth
     if step < row:
@@ -72,7 +73,7 @@ def _yuv422_to_rgb(quads: np.ndarray, enc: str) -> np.ndarray:
     return np.clip(np.rint(np.stack([r, g, b], axis=-1)), 0, 255).astype(np.uint8)
 
 
-def compressed_to_rgb(fmt: str, data) -> np.ndarray:
+def compressed_to_rgb(fmt: str, data, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """A sensor_msgs/CompressedImage (jpeg or png, as image_transport's compressed plugin writes it)."""
     from PIL import Image, UnidentifiedImageError
 
@@ -84,13 +85,21 @@ def compressed_to_rgb(fmt: str, data) -> np.ndarray:
         raise ImageConversionError(f"unsupported compressed format {fmt!r} (jpeg and png are supported)")
     try:
         with Image.open(io.BytesIO(raw)) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise ImageConversionError(f"compressed image {im.width}x{im.height} is too large")
+            if im.width * im.height > max_pixels:  # checked from the header, before decoding
+                raise ImageConversionError(f"compressed image {im.width}x{im.height} is larger than the limit of "
+                                           f"{max_pixels} pixels")
             return np.asarray(im.convert("RGB"))
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
         raise ImageConversionError(f"cannot decode {fmt or 'compressed'} image: {e}") from None
 
 
-def image_msg_to_rgb(msg) -> np.ndarray:
+def image_msg_to_rgb(msg, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """sensor_msgs/Image -> HxWx3 uint8 RGB."""
-    return image_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data, bool(msg.is_bigendian))
+    return image_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data, bool(msg.is_bigendian), max_pixels)
+
+
+def to_rgb(msg, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """sensor_msgs/Image or CompressedImage (told apart by the `format` field) -> HxWx3 uint8 RGB."""
+    if hasattr(msg, "format"):
+        return compressed_to_rgb(msg.format, msg.data, max_pixels)
+    return image_msg_to_rgb(msg, max_pixels)

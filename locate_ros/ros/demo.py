@@ -31,7 +31,6 @@ def main(argv=None) -> int:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 101)))
 
-    import numpy as np
     import rclpy
     from lifecycle_msgs.msg import Transition
     from PIL import Image as PILImage
@@ -42,7 +41,7 @@ def main(argv=None) -> int:
     from ..cli import load_image
     from ..msg import LocateCommand, LocatedPoints
     from ..testing.tiny import golden_dir
-    from .client import change_state, spin_until, start_node, stop_node
+    from .client import change_state, rgb_image, spin_until, start_node, stop_node
 
     rgb = load_image(args.image or str(golden_dir() / "image_84x56.png"))[..., :3]
     params = Path(__file__).resolve().parents[2] / "config" / "cpu_demo.yaml"
@@ -71,9 +70,7 @@ def main(argv=None) -> int:
         pub_cmd = me.create_publisher(LocateCommand, "/demo/locate_node/command", 10)
         wait(lambda: pub_img.get_subscription_count() and pub_cmd.get_subscription_count(), "matched topics")
         pub_cmd.publish(LocateCommand(request_id="demo", query=args.query, continuous=True))
-        frame = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8", step=rgb.shape[1] * 3,
-                      data=np.ascontiguousarray(rgb).tobytes())
-        frame.header.frame_id = "demo_camera"
+        frame = rgb_image(rgb, frame_id="demo_camera")
         for i in range(args.frames):
             frame.header.stamp = me.get_clock().now().to_msg()
             pub_img.publish(frame)

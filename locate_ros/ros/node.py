@@ -12,22 +12,32 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from dataclasses import dataclass
-from typing import Optional
+from collections import deque
+from dataclasses import dataclass, fields
+from typing import Optional, Union
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.exceptions import ParameterUninitializedException
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
+from ..decoding.hybrid import HybridThresholds
+from ..decoding.loop import MODES
 from ..msg import LabeledPoint, LocateCommand, LocatedPoints
-from .conversions import ImageConversionError, compressed_to_rgb, image_msg_to_rgb
+from ..processing import PromptError, build_question
+from .conversions import MAX_PIXELS, ImageConversionError, to_rgb
+
+BACKENDS = ("torch",)  # TensorRT / ONNX Runtime backends plug in here (locate_ros.backends)
+DROP_POLICIES = ("newest", "queue")
 
 PARAMS = {  # name: default (the YAML files under config/ set these)
-    "model_path": "",  # checkpoint directory; "" = the bundled tiny CPU demo checkpoint
+    "model_path": "",  # checkpoint directory; "" = the bundled demo checkpoint
+    "backend": "torch",
     "device": "cpu",
     "dtype": "",  # "" = float32 on CPU, bfloat16 on GPU
     "mode": "hybrid",  # slow | fast | hybrid
@@ -35,16 +45,33 @@ PARAMS = {  # name: default (the YAML files under config/ set these)
     "max_new_tokens": 1024,
     "max_boxes": 200,
     "max_time_s": 0.0,  # 0 = no wall-time bound
-    "image_topic": "image",
-    "image_reliable": False,  # False: SensorDataQoS (best effort, depth 5), as camera drivers publish
-    "compressed_image_topic": "",  # e.g. "image/compressed" (jpeg/png); "" = not subscribed
+    "max_query_chars": 2000,
+    "max_image_pixels": MAX_PIXELS,  # larger images are refused (a malformed header cannot claim GBs)
+    "image_topic": "image",  # the default camera
+    "extra_image_topics": [],  # more cameras (sensor_msgs/Image); a command picks one with `camera`
+    "compressed_image_topic": "",  # e.g. "image/compressed" (jpeg/png), also a default camera; "" = none
+    "image_reliable": False,  # False: SensorDataQoS (best effort), as camera drivers publish
+    "image_qos_depth": 1,
+    # newest: one slot per camera, an unprocessed frame is dropped when a newer one arrives (live robots);
+    # queue: frames wait in arrival order, at most frame_queue_depth, the oldest dropped beyond (bag replay)
+    "frame_drop_policy": "newest",
+    "frame_queue_depth": 30,
     "command_topic": "~/command",
     "query_topic": "~/query",  # std_msgs/String: a one-shot query with the default task and mode
     "detections_topic": "~/detections",
     "points_topic": "~/points",
     "debug_image": True,  # publish ~/debug_image (rendered only while someone subscribes)
     "diagnostics_period_s": 1.0,
+    # Hybrid mode's fallback rule (the reference's constants by default): hybrid.ambiguous_prob, ...
+    **{f"hybrid.{f.name}": f.default for f in fields(HybridThresholds)},
 }
+
+
+@dataclass
+class Frame:
+    msg: Union[Image, CompressedImage]
+    camera: str  # the topic it came in on, as configured
+    seq: int  # arrival number: a request is answered only on frames that arrive after it
 
 
 @dataclass
@@ -54,29 +81,55 @@ class Request:
     task: str
     mode: Optional[str]
     continuous: bool
+    camera: str  # "" = the default camera(s); else a topic name or a frame_id
+    after_seq: int  # frames up to this arrival number came before the request
+
+    def wants(self, frame: Frame, default_cameras: tuple[str, ...]) -> bool:
+        if frame.seq <= self.after_seq:
+            return False
+        if not self.camera:
+            return frame.camera in default_cameras
+        return self.camera in (frame.camera, frame.camera.lstrip("/"), frame.msg.header.frame_id)
 
 
 class LocateNode(LifecycleNode):
     def __init__(self, **kwargs):
         super().__init__("locate_node", **kwargs)
-        for name, default in PARAMS.items():
-            self.declare_parameter(name, default)
+        for name, default in PARAMS.items():  # an empty list has no type of its own: say it
+            self.declare_parameter(name, Parameter.Type.STRING_ARRAY if default == [] else default)
         self._locator = None
         self._subs, self._pubs = [], {}
         self._cv = threading.Condition()
-        self._frame: Optional[Image] = None  # newest unprocessed frame (older ones are dropped)
+        self._frames: deque[Frame] = deque()  # waiting frames, oldest first (see frame_drop_policy)
         self._oneshot: list[Request] = []
-        self._continuous: Optional[Request] = None
+        self._continuous: dict[str, Request] = {}  # camera selector -> its running continuous command
+        self._default_cameras: tuple[str, ...] = ()
         self._worker: Optional[threading.Thread] = None
         self._running = False
-        self.frames_received = self.frames_dropped = self.frames_processed = self.errors = self.hybrid_fallbacks = 0
+        self.frames_received = self.frames_processed = self.errors = self.hybrid_fallbacks = 0
+        self.frames_dropped = 0  # a request wanted it, but a newer frame replaced it (or the queue overflowed)
+        self.frames_skipped = 0  # replaced while no request wanted it (idle)
         # seconds spent per stage, summed, and how many times: what the node adds around the model
         self.timing = {k: [0.0, 0] for k in ("convert", "model", "publish", "render")}
         self.last_error, self.last_latency_s, self._t_processed = "", 0.0, []
+        self._log_state: dict[str, tuple[float, int]] = {}  # error kind -> (last logged, suppressed since)
         self._diag_pub = self._diag_timer = None
 
     def p(self, name):
-        return self.get_parameter(name).value
+        try:
+            return self.get_parameter(name).value
+        except ParameterUninitializedException:
+            return PARAMS[name]
+
+    def _check_parameters(self):
+        for name, value, allowed in (("mode", self.p("mode"), MODES), ("backend", self.p("backend"), BACKENDS),
+                                     ("frame_drop_policy", self.p("frame_drop_policy"), DROP_POLICIES)):
+            if value not in allowed:
+                raise ValueError(f"parameter {name}={value!r}: choose one of {', '.join(allowed)}")
+        build_question(self.p("default_task"), "x")  # raises PromptError for an unknown task
+        for name in ("max_image_pixels", "max_query_chars", "image_qos_depth", "frame_queue_depth"):
+            if self.p(name) < 1:
+                raise ValueError(f"parameter {name}={self.p(name)} must be >= 1")
 
     # ---- lifecycle -------------------------------------------------------------------------------
     def on_configure(self, state: State) -> TransitionCallbackReturn:
@@ -84,20 +137,21 @@ class LocateNode(LifecycleNode):
 
         path = self.p("model_path")
         try:
+            self._check_parameters()
             if not path:
-                from ..cli import DEMO_CACHE
-                from ..testing.tiny import build_tiny_checkpoint
+                from ..cli import default_model_path
 
-                path = str(build_tiny_checkpoint(DEMO_CACHE))
-                self.get_logger().warning(f"model_path is empty: using the bundled tiny RANDOM checkpoint {path} "
-                                          "(it runs end to end but finds nothing)")
+                path = str(default_model_path())
+                self.get_logger().info(f"model_path is empty: using the bundled demo checkpoint {path}")
             t0 = time.perf_counter()
+            thresholds = HybridThresholds(**{f.name: self.p(f"hybrid.{f.name}") for f in fields(HybridThresholds)})
             self._locator = Locator.from_pretrained(path, device=self.p("device"), dtype=self.p("dtype") or None,
-                                                    mode=self.p("mode"))
+                                                    mode=self.p("mode"), thresholds=thresholds)
             self.get_logger().info(f"loaded {path} on {self.p('device')} in {time.perf_counter() - t0:.1f} s")
-        except Exception as e:  # a bad checkpoint must not kill the node: configure fails, the node stays
+        except Exception as e:  # a bad checkpoint or parameter must not kill the node: configure fails, it stays
             self.errors += 1
-            self.get_logger().error(f"cannot load model {path!r}: {e}")
+            self.last_error = f"configure: {e}"
+            self.get_logger().error(f"cannot configure with model {path!r}: {e}")
             return TransitionCallbackReturn.FAILURE
         self._pubs = {
             "detections": self.create_lifecycle_publisher(Detection2DArray, self.p("detections_topic"), 10),
@@ -105,16 +159,19 @@ class LocateNode(LifecycleNode):
         }
         if self.p("debug_image"):
             self._pubs["debug"] = self.create_lifecycle_publisher(Image, "~/debug_image", 1)
-        image_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE) if self.p("image_reliable") \
-            else qos_profile_sensor_data
-        self._subs = [
-            self.create_subscription(Image, self.p("image_topic"), self._on_image, image_qos),
+        depth = self.p("image_qos_depth")
+        image_qos = QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE) if self.p("image_reliable") \
+            else QoSProfile(**{**_qos_fields(qos_profile_sensor_data), "depth": depth})
+        cameras = [(Image, self.p("image_topic"))] + [(Image, t) for t in self.p("extra_image_topics") if t]
+        if self.p("compressed_image_topic"):
+            cameras.append((CompressedImage, self.p("compressed_image_topic")))
+        self._default_cameras = (self.p("image_topic"), self.p("compressed_image_topic"))
+        self._subs = [self.create_subscription(msg_type, topic, lambda m, t=topic: self._on_image(m, t), image_qos)
+                      for msg_type, topic in cameras]
+        self._subs += [
             self.create_subscription(LocateCommand, self.p("command_topic"), self._on_command, 10),
             self.create_subscription(String, self.p("query_topic"), self._on_query, 10),
         ]
-        if self.p("compressed_image_topic"):
-            self._subs.append(self.create_subscription(CompressedImage, self.p("compressed_image_topic"),
-                                                       self._on_image, image_qos))
         self._model_path = path
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_timer = self.create_timer(self.p("diagnostics_period_s"), self._publish_diagnostics)
@@ -141,6 +198,9 @@ class LocateNode(LifecycleNode):
             self.destroy_publisher(self._diag_pub)
         self._subs, self._pubs, self._locator = [], {}, None  # releases the model
         self._diag_pub = self._diag_timer = None
+        with self._cv:
+            self._frames.clear()
+            self._oneshot, self._continuous = [], {}
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
@@ -156,64 +216,91 @@ class LocateNode(LifecycleNode):
             self._worker = None
 
     # ---- inputs (executor thread: cheap, never blocks on the model) ---------------------------
-    def _on_image(self, msg):  # sensor_msgs/Image or CompressedImage
+    def _on_image(self, msg, camera: str):  # sensor_msgs/Image or CompressedImage
         with self._cv:
             self.frames_received += 1
-            if self._frame is not None:
-                self.frames_dropped += 1  # never queue: only the newest frame matters
-            self._frame = msg
+            frame = Frame(msg, camera, self.frames_received)
+            if self.p("frame_drop_policy") == "newest":  # only the newest frame of a camera matters
+                for old in [f for f in self._frames if f.camera == camera]:
+                    self._frames.remove(old)
+                    self._count_unprocessed(old)
+            elif len(self._frames) >= self.p("frame_queue_depth"):
+                self._count_unprocessed(self._frames.popleft())
+            self._frames.append(frame)
             self._cv.notify()
+
+    def _count_unprocessed(self, frame: Frame):
+        if any(r.wants(frame, self._default_cameras) for r in self._requests()):
+            self.frames_dropped += 1
+        else:
+            self.frames_skipped += 1
+
+    def _requests(self) -> list[Request]:
+        return self._oneshot + list(self._continuous.values())
 
     def _on_command(self, msg: LocateCommand):
         query = list(msg.categories) if msg.categories else msg.query
         if msg.continuous and not query:  # an empty continuous command clears the running one
             with self._cv:
-                self._continuous = None
+                self._continuous.pop(msg.camera, None)
             return
         self._enqueue(Request(msg.request_id or uuid.uuid4().hex[:8], query, msg.task or self.p("default_task"),
-                              msg.mode or None, msg.continuous))
+                              msg.mode or None, msg.continuous, msg.camera, self.frames_received))
 
     def _on_query(self, msg: String):
-        self._enqueue(Request(uuid.uuid4().hex[:8], msg.data, self.p("default_task"), None, False))
+        self._enqueue(Request(uuid.uuid4().hex[:8], msg.data, self.p("default_task"), None, False, "",
+                              self.frames_received))
 
     def _enqueue(self, req: Request):
+        try:  # a bad request is reported now, not when a frame arrives
+            build_question(req.task, req.query, max_query_chars=self.p("max_query_chars"))
+            if req.mode is not None and req.mode not in MODES:
+                raise PromptError(f"unknown decoding mode {req.mode!r}; choose one of {', '.join(MODES)}")
+        except PromptError as e:
+            self._fail(f"request {req.request_id}: {e}")
+            return
         with self._cv:
             if req.continuous:
-                self._continuous = req  # replaces the previous continuous command
+                self._continuous[req.camera] = req  # replaces that camera's previous continuous command
             else:
                 self._oneshot.append(req)
             self._cv.notify()
 
     # ---- worker thread ------------------------------------------------------------------------
+    def _next_job(self) -> Optional[tuple[Frame, list[Request]]]:
+        """The oldest waiting frame some request wants, with those requests (caller holds the lock)."""
+        for frame in self._frames:
+            wanted = [r for r in self._requests() if r.wants(frame, self._default_cameras)]
+            if wanted:
+                return frame, wanted
+        return None
+
     def _work(self):
         while True:
             with self._cv:
-                self._cv.wait_for(lambda: not self._running or
-                                  (self._frame is not None and (self._oneshot or self._continuous)))
+                self._cv.wait_for(lambda: not self._running or self._next_job() is not None)
                 if not self._running:
                     return
-                frame, self._frame = self._frame, None
-                requests, self._oneshot = self._oneshot, []
-                if self._continuous is not None:
-                    requests.append(self._continuous)
+                frame, requests = self._next_job()
+                self._frames.remove(frame)
+                self._oneshot = [r for r in self._oneshot if r not in requests]
             t0 = time.perf_counter()
             try:
-                rgb = compressed_to_rgb(frame.format, frame.data) if isinstance(frame, CompressedImage) \
-                    else image_msg_to_rgb(frame)
+                rgb = to_rgb(frame.msg, self.p("max_image_pixels"))
             except ImageConversionError as e:
-                self._fail(f"image dropped: {e}")
+                self._fail(f"image dropped ({frame.camera}): {e}", kind="image")
                 with self._cv:  # one-shot requests wait for the next good frame instead of being lost
                     self._oneshot[:0] = [r for r in requests if not r.continuous]
                 continue
             self._time("convert", t0)
-            results = [(req, self._answer(frame, rgb, req)) for req in requests]
+            results = [(req, self._answer(frame.msg, rgb, req)) for req in requests]
             self.frames_processed += 1
             self.last_latency_s = time.perf_counter() - t0
             self._t_processed = [t for t in self._t_processed if t > time.monotonic() - 5.0] + [time.monotonic()]
             debug = self._pubs.get("debug")
             if debug is not None and debug.get_subscription_count() > 0:  # rendered only for someone
                 t1 = time.perf_counter()
-                debug.publish(self._render(frame, rgb, [r for _, r in results if r is not None]))
+                debug.publish(self._render(frame.msg, rgb, [r for _, r in results if r is not None]))
                 self._time("render", t1)
 
     def _time(self, stage: str, since: float):
@@ -280,9 +367,10 @@ class LocateNode(LifecycleNode):
         values = {"fps": f"{fps:.2f}", "latency_ms": f"{1000 * self.last_latency_s:.1f}",
                   "frames_received": str(self.frames_received),
                   "frames_processed": str(self.frames_processed), "frames_dropped": str(self.frames_dropped),
+                  "frames_skipped": str(self.frames_skipped),
                   **{f"{k}_ms_mean": f"{1000 * t / max(n, 1):.3f}" for k, (t, n) in self.timing.items()},
                   "errors": str(self.errors), "hybrid_fallbacks": str(self.hybrid_fallbacks),
-                  "model": str(getattr(self, "_model_path", "")), "backend": "torch", "device": self.p("device"),
+                  "model": str(getattr(self, "_model_path", "")), "backend": self.p("backend"), "device": self.p("device"),
                   "mode": self.p("mode"), "last_error": self.last_error}
         status = DiagnosticStatus(level=level, name=f"{self.get_fully_qualified_name()}: inference",
                                   message=self.last_error or "ok", hardware_id=self.p("device"),
@@ -291,10 +379,21 @@ class LocateNode(LifecycleNode):
         arr.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(arr)
 
-    def _fail(self, text: str):
+    def _fail(self, text: str, kind: str = "request"):
+        """Count and report an error; log at most one line per second per kind, saying how many were not."""
         self.errors += 1
         self.last_error = text
-        self.get_logger().error(text, throttle_duration_sec=1.0)
+        last, suppressed = self._log_state.get(kind, (-1e9, 0))
+        now = time.monotonic()
+        if now - last < 1.0:
+            self._log_state[kind] = (last, suppressed + 1)
+            return
+        self._log_state[kind] = (now, 0)
+        self.get_logger().error(text + (f" ({suppressed} more {kind} errors not logged)" if suppressed else ""))
+
+
+def _qos_fields(qos: QoSProfile) -> dict:
+    return {"history": qos.history, "depth": qos.depth, "reliability": qos.reliability, "durability": qos.durability}
 
 
 def main(args=None):

@@ -9,7 +9,7 @@ from conftest import load_npz
 
 from locate_ros.ros.client import change_state as client_change_state
 from locate_ros.ros.client import spin_until as client_spin_until
-from locate_ros.ros.client import start_node, stop_node
+from locate_ros.ros.client import rgb_image, start_node, stop_node
 
 pytestmark = [pytest.mark.ros, pytest.mark.usefixtures("loopback_only")]
 NS = "/t"
@@ -50,12 +50,8 @@ def change_state(client, transition_id) -> bool:
 
 
 def image_msg(rgb: np.ndarray, stamp_s: int, frame_id: str = "camera_optical", step=None):
-    from sensor_msgs.msg import Image
-
-    msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8", step=step or rgb.shape[1] * 3)
-    msg.data = rgb.tobytes()
-    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp_s, 500
-    msg.header.frame_id = frame_id
+    msg = rgb_image(rgb, stamp_s, frame_id, stamp_ns=500)
+    msg.step = step or msg.step  # a wrong step makes the message inconsistent
     return msg
 
 
@@ -113,7 +109,7 @@ def test_lifecycle_one_shot_commands_and_bad_input(node_process, client):
     stream_until(lambda: any("request bad: query is empty" in line for line in node_process.log), "bad query report",
                  image_msg(rgb, 150))
     ask("r2")
-    stream_until(lambda: any("image dropped: step 10 is smaller" in line for line in node_process.log),
+    stream_until(lambda: any("step 10 is smaller" in line for line in node_process.log),
                  "bad image report", image_msg(rgb, 200, step=10))  # step < width*3: inconsistent
     stream_until(answered("r2"), "answer r2", image_msg(rgb, 201))
     assert answer("r2").header.stamp.sec == 201  # the request waited for the next good frame
@@ -207,4 +203,4 @@ def test_parameters_file_is_read_and_a_bad_checkpoint_fails_configure_without_ki
     finally:
         stop_node(proc)
     out = proc.stdout.read()
-    assert "cannot load model" in out and "config.json" in out
+    assert "cannot configure with model" in out and "config.json" in out
