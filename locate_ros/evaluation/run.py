@@ -1,0 +1,138 @@
+"""Accuracy and speed of a checkpoint on a held-out data-engine set, per family and decoding mode.
+
+    python -m locate_ros.evaluation.run --model DIR [--n 300] [--dense 30] [--modes slow fast hybrid]
+
+Prints one JSON. The held-out set is data-engine stream `--seed` (the trainer uses other seeds):
+`--n` samples drawn across all families at `--image-size`, plus `--dense` dense scenes (50-120
+objects) at the dense family's own size. Scoring follows the paper (`metrics`):
+- objects: the COCO protocol (category-aware; predictions of categories absent from the image are
+  dropped), mean F1 over IoU 0.50:0.05:0.95 and F1@0.5;
+- dense, referring, text, ocr, layout, gui: the per-image protocol (category-agnostic);
+- pointing: point hit rate (a point inside the box of the object it should mark);
+- per mode: boxes/s as the paper counts it (<box> tokens / wall time of vision + prefill + decoding,
+  summed over images), and for hybrid the share of boxes that fell back to token-by-token decoding.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..data.families import FAMILIES, Sample, make_sample
+from .metrics import coco_f1, dense_f1, point_hit_rate
+
+EVAL_SEED = 9_000_001  # never a training seed
+
+
+def held_out_set(seed: int, n: int, dense: int, image_size: tuple[int, int]) -> list[Sample]:
+    samples = [make_sample(seed, i, size=image_size, families=[f for f in FAMILIES if f != "dense"]) for i in range(n)]
+    samples += [make_sample(seed, n + i, family="dense") for i in range(dense)]
+    return samples
+
+
+def _boxes(targets) -> np.ndarray:
+    return np.array([b for t in targets for b in t.boxes], dtype=np.float64).reshape(-1, 4)
+
+
+def score(samples: Sequence[Sample], detections: Sequence[list]) -> dict:
+    """Per-family accuracy of `detections` (a list of locate_ros Detection per sample)."""
+    by_family = defaultdict(list)
+    for s, dets in zip(samples, detections):
+        by_family[s.family].append((s, dets))
+    out = {}
+    for family, items in sorted(by_family.items()):
+        if family == "pointing":
+            pts = [np.array([d.point for d in dets if d.point is not None]).reshape(-1, 2) for _, dets in items]
+            regions = [np.array([r for t in s.targets for r in t.regions]).reshape(-1, 4) for s, _ in items]
+            r = point_hit_rate(pts, regions)
+            out[family] = {"images": len(items), "point_hit_rate": r.hit_rate, "precision": r.precision,
+                           "recall": r.recall}
+            continue
+        pred_boxes = [np.array([d.box for d in dets if d.box is not None]).reshape(-1, 4) for _, dets in items]
+        result = dense_f1(pred_boxes, [_boxes(s.targets) for s, _ in items])
+        entry = {"images": len(items), "mean_f1": result.mean_f1, "f1_50": result.f1_50,
+                 "protocol": "per-image"}
+        if family == "objects":  # category-aware, as COCO/LVIS are scored
+            preds, gts = [], []
+            for s, dets in items:
+                p, g = defaultdict(list), {}
+                for d in dets:
+                    if d.box is not None:
+                        p[d.label].append(d.box)
+                for t in s.targets:
+                    if t.boxes:
+                        g[t.label] = np.array(t.boxes)
+                preds.append({k: np.array(v) for k, v in p.items()})
+                gts.append(g)
+            if any(gts):
+                coco = coco_f1(preds, gts, max_dets=None)
+                entry.update(mean_f1=coco.mean_f1, f1_50=coco.f1_50, protocol="coco",
+                             per_image_mean_f1=result.mean_f1)
+        out[family] = entry
+    return out
+
+
+def evaluate(model_path: str, seed: int = EVAL_SEED, n: int = 300, dense: int = 30,
+             modes: Sequence[str] = ("slow", "fast", "hybrid"), image_size: tuple[int, int] = (128, 224),
+             max_new_tokens: int = 2048, progress: bool = True, device: Optional[str] = None) -> dict:
+    from tqdm import tqdm
+
+    from ..locator import Locator
+
+    loc = Locator.from_pretrained(model_path, device=device or "cpu")
+    samples = held_out_set(seed, n, dense, image_size)
+    report = {"model": str(model_path), "seed": seed, "images": len(samples), "modes": {}}
+    for mode in modes:
+        dets, stats = [], []
+        for s in tqdm(samples, desc=mode, disable=not progress):
+            res = loc.locate(s.image, s.query, task=s.task, mode=mode, max_new_tokens=max_new_tokens)
+            dets.append(res.detections)
+            stats.append(res.stats)
+        boxes = sum(st["boxes"] for st in stats)
+        seconds = sum(st["total_s"] for st in stats)
+        dense_idx = [i for i, s in enumerate(samples) if s.family == "dense"]
+        entry = {"families": score(samples, dets), "boxes": boxes, "boxes_per_s": boxes / max(seconds, 1e-9),
+                 "seconds": seconds, "hybrid_fallback_rate": sum(st["hybrid_fallbacks"] for st in stats) / max(boxes, 1),
+                 "truncated": sum(st["stop_reason"] != "eos" for st in stats)}
+        if dense_idx:
+            db = sum(stats[i]["boxes"] for i in dense_idx)
+            entry["dense_boxes_per_s"] = db / max(sum(stats[i]["total_s"] for i in dense_idx), 1e-9)
+        report["modes"][mode] = entry
+    m = report["modes"]
+    if "slow" in m:
+        obj = lambda mode: m[mode]["families"].get("objects", {}).get("mean_f1")  # noqa: E731
+        for mode in ("fast", "hybrid"):
+            if mode in m and obj("slow") is not None:
+                report[f"objects_f1_{mode}_minus_slow"] = obj(mode) - obj("slow")
+            if mode in m and "dense_boxes_per_s" in m["slow"]:
+                report[f"dense_bps_{mode}_over_slow"] = m[mode]["dense_boxes_per_s"] / max(m["slow"]["dense_boxes_per_s"], 1e-9)
+    return report
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="locate_ros.evaluation.run", description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--seed", type=int, default=EVAL_SEED)
+    ap.add_argument("--n", type=int, default=300, help="samples across the families (dense excluded)")
+    ap.add_argument("--dense", type=int, default=30, help="dense scenes (50-120 objects) added to the set")
+    ap.add_argument("--modes", nargs="+", default=["slow", "fast", "hybrid"], choices=["slow", "fast", "hybrid"])
+    ap.add_argument("--image-size", type=int, nargs=2, default=(128, 224))
+    ap.add_argument("--max-new-tokens", type=int, default=2048)
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--out", default=None, help="also write the JSON here")
+    args = ap.parse_args(argv)
+    report = evaluate(args.model, args.seed, args.n, args.dense, args.modes, tuple(args.image_size),
+                      args.max_new_tokens, device=args.device)
+    text = json.dumps(report, indent=1)
+    if args.out:
+        open(args.out, "w").write(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Model sizes and training hyper-parameters as dataclasses; a from-scratch model in the release layout.
+
+`model_config` starts from the golden tiny checkpoint's config.json (the release schema) and
+changes only sizes and token ids, so what we train loads like any LocateAnything checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ..model.config import LocateAnythingConfig
+from ..model.locate_anything import LocateAnything
+from ..testing.tiny import golden_dir
+from .tokenizer import token_ids_config
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    text_hidden: int = 256
+    text_layers: int = 4
+    text_heads: int = 8
+    text_kv_heads: int = 2
+    text_intermediate: int = 768
+    vision_hidden: int = 128
+    vision_layers: int = 4
+    vision_heads: int = 4
+    vision_intermediate: int = 384
+    pos_emb_grid: int = 32  # the learned position grid (64 in the release), resized per image
+
+    @classmethod
+    def tiny(cls) -> "ModelSize":
+        """For tests: seconds per step on a CPU."""
+        return cls(64, 2, 4, 2, 128, 32, 2, 2, 64, 16)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 2000
+    examples_per_step: int = 8  # packed into one sequence (block-diagonal attention)
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1  # cosine decay to lr * this
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    coord_sigma: float = 0.0  # >0: coordinate targets spread as a Gaussian over neighbouring bins (in bins)
+    seed: int = 0  # data stream and initialisation
+    image_size: tuple[int, int] = (128, 224)  # (min, max) image side of the generated samples
+    families: Optional[tuple[str, ...]] = None  # None = every data-engine family
+    freeze_vision: bool = False
+    lora_rank: int = 0  # >0: train LoRA adapters on the decoder's linear layers instead of its weights
+    tokenizer_samples: int = 3000  # data-engine samples whose text the tokenizer is learned from
+    save_every: int = 500
+    log_every: int = 10
+
+
+def model_config(tok, size: ModelSize) -> dict:
+    """config.json for a from-scratch model: the release schema with `size` and the tokenizer's ids."""
+    cfg = json.loads((golden_dir() / "tiny" / "config.json").read_text())
+    ids = token_ids_config(tok)
+    cfg.update(ids["top"])
+    cfg["text_config"].update(ids["text"])
+    cfg["text_config"].update(hidden_size=size.text_hidden, num_hidden_layers=size.text_layers,
+                              num_attention_heads=size.text_heads, num_key_value_heads=size.text_kv_heads,
+                              intermediate_size=size.text_intermediate,
+                              layer_types=["full_attention"] * size.text_layers)
+    cfg["vision_config"].update(hidden_size=size.vision_hidden, num_hidden_layers=size.vision_layers,
+                                num_attention_heads=size.vision_heads, intermediate_size=size.vision_intermediate,
+                                init_pos_emb_height=size.pos_emb_grid, init_pos_emb_width=size.pos_emb_grid)
+    cfg["dtype"] = cfg["torch_dtype"] = "float32"
+    return cfg
+
+
+def init_model(cfg: dict, seed: int) -> LocateAnything:
+    """A freshly initialised model: N(0, 0.02) matrices, zero biases, unit norms; the coordinate
+    embeddings start as sinusoids of their value, so neighbouring bins start out similar (the head
+    is tied, so nearby coordinates also get similar logits) instead of 1001 unrelated classes."""
+    torch.manual_seed(seed)
+    model = LocateAnything(LocateAnythingConfig.from_dict(cfg))
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.Embedding)):
+            nn.init.normal_(m.weight, std=0.02)
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    pos = model.vision_model.patch_embed.pos_emb.weight
+    nn.init.normal_(pos, std=0.02)
+    t = model.cfg.tokens
+    emb = model.language_model.model.embed_tokens.weight
+    with torch.no_grad():
+        emb[t.coord_start:t.coord_end + 1] = coordinate_embeddings(t.num_coords, emb.shape[1], std=0.02)
+    return model
+
+
+def coordinate_embeddings(n: int, dim: int, std: float) -> torch.Tensor:
+    """[n, dim] sinusoids of the value (wavelengths 4..4n bins), scaled to standard deviation `std`."""
+    v = torch.arange(n, dtype=torch.float32)[:, None]
+    freqs = torch.exp(-math.log(n) * torch.arange(dim // 2, dtype=torch.float32) / max(dim // 2 - 1, 1))
+    ang = v * freqs[None] * (2 * math.pi / 4)
+    e = torch.cat([ang.sin(), ang.cos()], dim=1)
+    return e * (std / e.std())

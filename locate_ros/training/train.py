@@ -1,0 +1,197 @@
+"""The trainer: data engine -> joint NTP+MTP objective -> checkpoints in the release layout.
+
+    python -m locate_ros.training.train --out runs/demo --steps 3000            # from scratch
+    python -m locate_ros.training.train --out runs/ft --init /path/to/checkpoint --freeze-vision
+    (run the same command again to resume from the newest checkpoint in --out)
+
+From scratch it learns a small tokenizer from the data engine's text and builds the model with
+`ModelSize`; with --init it fine-tunes an existing checkpoint with that checkpoint's tokenizer.
+Every `save_every` steps --out holds a loadable checkpoint (config.json, model.safetensors,
+tokenizer and processor files) plus `optimizer.safetensors` and `trainer_state.json`, from which
+the run resumes bit-exactly (the data stream is indexed by step). `train_log.jsonl` gets a line of
+losses and accuracies every `log_every` steps. Uses CUDA when present.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from ..data.families import generate_samples, make_sample
+from ..model.checkpoint import SIDE_FILES, load_model, save_pretrained
+from ..processing import Processor, build_question
+from ..testing.tiny import golden_dir
+from .config import ModelSize, TrainConfig, init_model, model_config
+from .objective import build_example, joint_loss, pack
+from .tokenizer import build_tokenizer
+
+TOKENIZER_SEED_OFFSET = 1_000_003  # the tokenizer's corpus comes from another stream than the training data
+
+
+def tokenizer_corpus(seed: int, n: int = 3000) -> list[str]:
+    """Questions and labels of `n` data-engine samples: what the tokenizer will have to encode."""
+    out = []
+    for s in generate_samples(seed + TOKENIZER_SEED_OFFSET, n, size=(128, 160)):
+        out.append(build_question(s.task, s.query))
+        out += [t.label for t in s.targets]
+    return out
+
+
+def write_side_files(tok, out: Path) -> None:
+    """tokenizer.json plus the golden tiny checkpoint's processor/chat files (the release set)."""
+    out.mkdir(parents=True, exist_ok=True)
+    tok.save(str(out / "tokenizer.json"))
+    for name in SIDE_FILES:
+        src = golden_dir() / "tiny" / name
+        if name != "tokenizer.json" and src.exists():
+            shutil.copy(src, out / name)
+    cfg = json.loads((out / "tokenizer_config.json").read_text())
+    cfg["added_tokens_decoder"] = {}  # the golden file lists the 151k-vocabulary ids; tokenizer.json has ours
+    (out / "tokenizer_config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    t = (step - cfg.warmup_steps) / max(cfg.steps - cfg.warmup_steps, 1)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + torch.cos(torch.tensor(t * torch.pi)).item()))
+
+
+def batch_samples(cfg: TrainConfig, step: int):
+    """The samples of training step `step` (indexed, so a resumed run sees the same data)."""
+    n = cfg.examples_per_step
+    return [make_sample(cfg.seed, step * n + i, size=cfg.image_size, families=cfg.families) for i in range(n)]
+
+
+# --- optimizer state as safetensors (no pickle) ----------------------------------------------------
+
+def save_optimizer(opt: torch.optim.AdamW, names: dict, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {}
+    for p, state in opt.state.items():
+        for k, v in state.items():
+            tensors[f"{names[p]}.{k}"] = v.detach().cpu().contiguous().reshape(v.shape or (1,))
+    save_file(tensors, str(path))
+
+
+def load_optimizer(opt: torch.optim.AdamW, names: dict, path: Path) -> None:
+    from safetensors.torch import load_file
+
+    saved = load_file(str(path))
+    for p, name in names.items():
+        keys = [k for k in saved if k.rsplit(".", 1)[0] == name]
+        if keys:
+            opt.state[p] = {k.rsplit(".", 1)[1]: (saved[k].reshape(()) if k.endswith(".step") else saved[k]).to(p.device)
+                            for k in keys}
+
+
+# --- the loop ---------------------------------------------------------------------------------------
+
+def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Optional[Path] = None,
+          device: Optional[str] = None, progress: bool = True, stop_after: Optional[int] = None) -> Path:
+    """Train to `cfg.steps` (resuming from `out` if it holds a run); `stop_after` ends this call after
+    that many steps, with a checkpoint, as an interruption would (the schedule still spans cfg.steps)."""
+    out = Path(out)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    state_file = out / "trainer_state.json"
+    start, prior_s = 0, 0.0
+    if state_file.exists():  # resume
+        state = json.loads(state_file.read_text())
+        cfg = TrainConfig(**{**state["train_config"], "steps": cfg.steps, "image_size": tuple(state["train_config"]["image_size"]),
+                             "families": tuple(state["train_config"]["families"]) if state["train_config"]["families"] else None})
+        model, start, prior_s = load_model(out, device=device, dtype=torch.float32), state["step"], state["elapsed_s"]
+    elif init is not None:
+        model = load_model(init, device=device, dtype=torch.float32)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in SIDE_FILES:
+            if (Path(init) / name).exists():
+                shutil.copy(Path(init) / name, out / name)
+    else:
+        tok = build_tokenizer(tokenizer_corpus(cfg.seed, cfg.tokenizer_samples))
+        write_side_files(tok, out)
+        model = init_model(model_config(tok, size), cfg.seed).to(device)
+    for p in model.parameters():  # loaded tensors are views of a file map: own them before training
+        p.data = p.data.clone()
+    model.train().requires_grad_(True)
+    if cfg.freeze_vision:
+        model.vision_model.requires_grad_(False)
+    processor = Processor.from_pretrained(out, model.cfg)
+    params = {p: n for n, p in model.named_parameters() if p.requires_grad}
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+    if start and (out / "optimizer.safetensors").exists():
+        load_optimizer(opt, params, out / "optimizer.safetensors")
+
+    def save(step: int, elapsed: float) -> None:
+        model.eval()
+        save_pretrained(model, out)
+        save_optimizer(opt, params, out / "optimizer.safetensors")
+        state_file.write_text(json.dumps({"step": step, "train_config": dataclasses.asdict(cfg),
+                                          "model_size": dataclasses.asdict(size), "elapsed_s": prior_s + elapsed}, indent=1))
+        model.train()
+
+    from tqdm import tqdm
+
+    log = open(out / "train_log.jsonl", "a")
+    t0 = time.perf_counter()
+    end = cfg.steps if stop_after is None else min(cfg.steps, start + stop_after)
+    bar = tqdm(range(start, end), initial=start, total=cfg.steps, disable=not progress, desc="train")
+    for step in bar:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        batch = pack([build_example(s, processor) for s in batch_samples(cfg, step)])
+        loss, stats = joint_loss(model, batch, cfg.coord_sigma)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(list(params), cfg.grad_clip)
+        opt.step()
+        bar.set_postfix(loss=f"{stats['loss']:.3f}", mtp_acc=f"{stats['mtp_acc']:.2f}")
+        if step % cfg.log_every == 0 or step == cfg.steps - 1:
+            log.write(json.dumps({"step": step, **stats, "grad_norm": float(grad_norm), "lr": opt.param_groups[0]["lr"],
+                                  "elapsed_s": round(time.perf_counter() - t0, 1)}) + "\n")
+            log.flush()
+        if (step + 1) % cfg.save_every == 0 or step == end - 1:
+            save(step + 1, time.perf_counter() - t0)
+    log.close()
+    if start >= end:
+        save(start, 0.0)
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="locate_ros.training.train", description=__doc__.split("\n")[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--init", default=None, help="fine-tune this checkpoint instead of training from scratch")
+    ap.add_argument("--size", default="small", choices=["small", "tiny"])
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--stop-after", type=int, default=None, help="end this call after N steps (resume later)")
+    d = TrainConfig()
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in ("image_size", "families"):
+            continue
+        kind = type(f.default) if f.default is not None else str
+        if kind is bool:
+            ap.add_argument(f"--{f.name.replace('_', '-')}", action="store_true", default=f.default)
+        else:
+            ap.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
+    ap.add_argument("--image-size", type=int, nargs=2, default=d.image_size)
+    ap.add_argument("--families", nargs="*", default=None)
+    args = ap.parse_args(argv)
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+                         if f.name not in ("image_size", "families")},
+                      image_size=tuple(args.image_size), families=tuple(args.families) if args.families else None)
+    size = ModelSize.tiny() if args.size == "tiny" else ModelSize()
+    train(Path(args.out), cfg, size, Path(args.init) if args.init else None, args.device, stop_after=args.stop_after)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""The evaluation command's glue: held-out set, per-family scoring, the JSON report."""
+import numpy as np
+
+from locate_ros.evaluation.run import evaluate, held_out_set, score
+from locate_ros.results import Detection
+
+
+def perfect(sample):
+    out = []
+    for t in sample.targets:
+        out += [Detection(t.label, box=b) for b in t.boxes]
+        out += [Detection(t.label, point=p) for p in t.points]
+    return out
+
+
+def test_ground_truth_scores_one_and_a_shift_scores_less():
+    samples = held_out_set(seed=11, n=40, dense=2, image_size=(128, 192))
+    assert {s.family for s in samples} >= {"objects", "dense", "pointing", "ocr", "referring"}
+    exact = score(samples, [perfect(s) for s in samples])
+    for family, entry in exact.items():
+        value = entry["point_hit_rate"] if family == "pointing" else entry["mean_f1"]
+        assert value == 1.0, (family, entry)
+    assert exact["objects"]["protocol"] == "coco"
+
+    def shifted(sample):  # every box moved right by a fifth of its width: IoU 0.8/1.2 = 0.667
+        return [Detection(d.label, box=(d.box[0] + (d.box[2] - d.box[0]) / 5, d.box[1],
+                                        d.box[2] + (d.box[2] - d.box[0]) / 5, d.box[3])) if d.box else d
+                for d in perfect(sample)]
+
+    moved = score(samples, [shifted(s) for s in samples])
+    # matched at IoU 0.50, 0.55, 0.60 and 0.65 only: F1 1 at 4 of the 10 thresholds
+    assert np.isclose(moved["dense"]["f1_50"], 1.0) and np.isclose(moved["dense"]["mean_f1"], 0.4)
+    # category-aware: the right boxes under the wrong label do not count
+    relabelled = [[Detection("not " + d.label, box=d.box) for d in perfect(s)] if s.family == "objects" else perfect(s)
+                  for s in samples]
+    assert score(samples, relabelled)["objects"]["mean_f1"] == 0.0
+
+
+def test_evaluate_reports_every_mode(tiny_checkpoint):
+    report = evaluate(str(tiny_checkpoint), seed=3, n=3, dense=0, modes=("slow", "hybrid"), image_size=(128, 128),
+                      max_new_tokens=12, progress=False)
+    assert report["images"] == 3 and set(report["modes"]) == {"slow", "hybrid"}
+    for entry in report["modes"].values():
+        assert {"families", "boxes_per_s", "hybrid_fallback_rate", "truncated"} <= set(entry)
+        assert entry["seconds"] > 0

@@ -1,0 +1,85 @@
+"""The training objective computes exactly what inference runs: same rows, positions and visibility."""
+import numpy as np
+import pytest
+import torch
+
+from locate_ros.backends.torch_backend import TorchBackend
+from locate_ros.data import make_sample
+from locate_ros.decoding.blocks import ar_inputs, mtp_inputs
+from locate_ros.processing import Processor
+from locate_ros.training.objective import build_example, joint_loss, pack
+
+
+@pytest.fixture(scope="module")
+def processor(tiny_checkpoint, tiny_model):
+    return Processor.from_pretrained(tiny_checkpoint, tiny_model.cfg)
+
+
+def training_logits(model, examples):
+    batch = pack(examples)
+    from locate_ros.training.objective import NoCache
+
+    with torch.no_grad():
+        feats = model.encode_images(batch.pixel_values, batch.grids)
+        hidden = model.language_model.model(model.embed(batch.ids, feats), batch.positions, batch.mask, NoCache())
+        return batch, model.language_model.logits(hidden)
+
+
+def test_block_and_stream_rows_equal_the_inference_forwards(tiny_model, processor):
+    """Every block row of the packed training forward equals the PBD window of decoding.loop at that
+    point of the answer, and every stream row equals token-by-token decoding; packing a second
+    example beside it changes nothing. (Equal up to float32 rounding of differently shaped matmuls:
+    a wrong position or visibility changes logits by O(1).)"""
+    sample = make_sample(5, 0, family="objects", size=(128, 160))
+    other = make_sample(5, 1, family="ocr", size=(128, 160))
+    ex = build_example(sample, processor)
+    batch, logits = training_logits(tiny_model, [build_example(other, processor), ex])
+    off = len(build_example(other, processor).ids)
+    tokens = tiny_model.cfg.tokens
+    stream = ex.ids[:ex.stream_len]
+    prompt_len = ex.stream_len - (len(ex.target_ids) - sum(ex.is_block_target))
+
+    backend = TorchBackend(tiny_model, pack_weights=False)
+    feats = backend.encode_image(ex.pixel_values, [ex.grid_hw])
+    for row, visible in ex.block_rows:
+        g = visible + 1  # committed length when this block is decoded
+        backend.reset(g + 6)
+        ids, pos, mask = mtp_inputs(stream[:g], 0, tokens.text_mask)
+        want = backend.forward(ids, pos, mask, 6, feats)
+        got = logits[off + row:off + row + 6]
+        assert torch.allclose(got, want, atol=1e-4, rtol=1e-5), (row, (got - want).abs().max())
+    backend.reset(ex.stream_len)
+    ids, pos, mask = ar_inputs(stream, 0)
+    want = backend.forward(ids, pos, mask, ex.stream_len, feats)
+    got = logits[off:off + ex.stream_len]
+    assert torch.allclose(got[prompt_len - 1:], want[prompt_len - 1:], atol=1e-4, rtol=1e-5)
+
+
+def test_targets_are_the_answer_and_its_null_padded_blocks(processor):
+    sample = make_sample(2, 3, family="pointing", size=(128, 160))
+    ex = build_example(sample, processor)
+    t = processor.config.tokens
+    stream_targets = [i for i, b in zip(ex.target_ids, ex.is_block_target) if not b]
+    block_targets = np.array([i for i, b in zip(ex.target_ids, ex.is_block_target) if b]).reshape(-1, 6)
+    assert stream_targets[-1] == t.im_end and t.null not in stream_targets
+    assert (block_targets[:, 0] != t.null).all()  # a block never starts with padding
+    # points are <box> x y </box> <null> <null>; the end block is <|im_end|> + 5 <null>
+    assert list(block_targets[-1]) == [t.im_end] + [t.null] * 5
+    point_blocks = [b for b in block_targets if b[0] == t.box_start]
+    assert point_blocks and all(list(b[3:]) == [t.box_end, t.null, t.null] for b in point_blocks)
+    # the block anchors are the stream tokens just before each block
+    for (row, visible), block in zip(ex.block_rows, block_targets):
+        assert ex.ids[row] == ex.ids[visible] and ex.ids[row + 1:row + 6] == [t.text_mask] * 5
+        assert ex.ids[visible + 1] == block[0]
+
+
+def test_loss_is_finite_and_gradients_reach_every_part(tiny_checkpoint, processor):
+    from locate_ros.model import load_model
+
+    model = load_model(tiny_checkpoint).train().requires_grad_(True)  # its own copy: the fixture's is shared
+    batch = pack([build_example(make_sample(1, i, size=(128, 160)), processor) for i in range(2)])
+    loss, stats = joint_loss(model, batch, coord_sigma=2.0)
+    loss.backward()
+    assert torch.isfinite(loss) and stats["tokens"] == len(batch.target_ids)
+    for part in (model.vision_model, model.mlp1, model.language_model):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in part.parameters())

@@ -1,0 +1,84 @@
+"""The trainer end to end on a tiny model: the loss falls, runs resume bit-exactly, checkpoints load."""
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from locate_ros.data import make_sample
+from locate_ros.model import load_model
+from locate_ros.processing import Processor
+from locate_ros.training.config import ModelSize, TrainConfig
+from locate_ros.training.objective import build_example, joint_loss, pack
+from locate_ros.training.tokenizer import NONE_WORD, build_tokenizer, token_ids_config
+from locate_ros.training.train import train
+
+CFG = TrainConfig(steps=40, examples_per_step=2, lr=3e-3, warmup_steps=5, families=("objects", "pointing"),
+                  image_size=(128, 160), save_every=1000, log_every=5, coord_sigma=2.0, seed=3, tokenizer_samples=200)
+
+
+def fixed_batch_loss(ckpt) -> float:
+    model = load_model(ckpt)
+    proc = Processor.from_pretrained(ckpt, model.cfg)
+    batch = pack([build_example(make_sample(777, i, family="objects", size=(128, 160)), proc) for i in range(3)])
+    with torch.no_grad():
+        return joint_loss(model, batch)[0].item()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Step 0 (the initialisation) and step 40 of one run."""
+    d = tmp_path_factory.mktemp("run")
+    train(d / "run", CFG, ModelSize.tiny(), progress=False, stop_after=0)
+    init_loss = fixed_batch_loss(d / "run")
+    train(d / "run", CFG, ModelSize.tiny(), progress=False)
+    return d / "run", init_loss
+
+
+def test_training_lowers_the_loss_on_a_fixed_batch(trained):
+    run, init_loss = trained
+    final = fixed_batch_loss(run)
+    assert final < 0.7 * init_loss, (init_loss, final)
+    log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == CFG.steps - 1 and all(set(e) >= {"loss", "ntp_loss", "mtp_loss", "lr"} for e in log)
+    assert json.loads((run / "trainer_state.json").read_text())["step"] == CFG.steps
+
+
+def test_an_interrupted_run_resumes_bit_exactly(tmp_path):
+    cfg = TrainConfig(**{**CFG.__dict__, "steps": 6})
+    train(tmp_path / "straight", cfg, ModelSize.tiny(), progress=False)
+    train(tmp_path / "resumed", cfg, ModelSize.tiny(), progress=False, stop_after=4)
+    train(tmp_path / "resumed", cfg, ModelSize.tiny(), progress=False)
+    a, b = (load_file(str(tmp_path / r / "model.safetensors")) for r in ("straight", "resumed"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    oa, ob = (load_file(str(tmp_path / r / "optimizer.safetensors")) for r in ("straight", "resumed"))
+    assert all(torch.equal(oa[k], ob[k]) for k in oa)
+
+
+def test_the_checkpoint_is_the_release_layout_and_runs_in_the_locator(trained):
+    from locate_ros import Locator
+
+    run, _ = trained
+    assert {"config.json", "model.safetensors", "tokenizer.json", "preprocessor_config.json"} <= {
+        p.name for p in run.iterdir()}
+    loc = Locator.from_pretrained(run, mode="hybrid")
+    sample = make_sample(5, 0, family="objects", size=(128, 160))
+    res = loc.locate(sample.image, sample.query, task=sample.task, max_new_tokens=40)
+    assert res.stats["tokens"] > 0
+    # reloading gives the very tensors that were saved
+    saved = load_file(str(run / "model.safetensors"))
+    loaded = load_model(run).state_dict()
+    assert all(torch.equal(saved[k], loaded[k]) for k in saved)
+
+
+def test_tokenizer_has_the_release_special_tokens_and_encodes_anything():
+    tok = build_tokenizer(["Locate all the instances that matches the following description: red circle."] * 5,
+                          vocab_size=300)
+    ids = token_ids_config(tok)
+    assert ids["top"]["coord_end_token_id"] - ids["top"]["coord_start_token_id"] == 1000
+    assert tok.encode(NONE_WORD, add_special_tokens=False).ids == [ids["top"]["none_token_id"]]
+    box = tok.encode("<box><0><1000></box>", add_special_tokens=False).ids
+    assert box == [ids["top"]["box_start_token_id"], ids["top"]["coord_start_token_id"],
+                   ids["top"]["coord_end_token_id"], ids["top"]["box_end_token_id"]]
+    text = "Ünïcode, digits 123 and a word never seen: zyxwvut!"
+    assert tok.decode(tok.encode(text, add_special_tokens=False).ids) == text
