@@ -1,5 +1,6 @@
-"""locate_ros: an ament_python package (colcon) that is also pip-installable.
+"""`pip install -e .` of locate_ros (the ROS-free core and the node's Python code).
 
+colcon ignores this file: the build type comes from package.xml (ament_cmake, see CMakeLists.txt).
 Runtime dependencies are pinned in requirements.txt (installed by `make setup`); they are not listed
 in install_requires so that an apt-based ROS workspace keeps its system packages.
 """
@@ -13,10 +14,11 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(include=["locate_ros", "locate_ros.*"]),
+    package_data={"locate_ros": ["demo_model/*"]},  # the bundled demo checkpoint
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
-        ("share/" + package_name + "/config", glob("config/*.yaml")),
+        ("share/" + package_name + "/config", glob("config/*.yaml") + glob("config/*.xml")),
         ("share/" + package_name + "/launch", glob("launch/*.py")),
     ],
     zip_safe=False,

@@ -7,15 +7,27 @@ import os
 import sys
 from pathlib import Path
 
-DEMO_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "locate_ros" / "tiny-golden"
+BUNDLED_MODEL = Path(__file__).resolve().parent / "demo_model"
+RANDOM_MODEL_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "locate_ros" / "tiny-golden"
+DEMO_SCENE = {"seed": 2026, "index": 0, "family": "objects", "size": (192, 256)}  # the demo picture
 
 
 def default_model_path() -> Path:
-    """The checkpoint used when none is given (node, CLI demo): today the tiny RANDOM golden checkpoint,
-    rebuilt from its seed into the user cache; it runs end to end but finds nothing."""
+    """The checkpoint used when none is given (node, CLI demo): the bundled demo model, trained on the
+    data engine, once one is committed under locate_ros/demo_model; until then the tiny RANDOM golden
+    checkpoint, rebuilt from its seed into the user cache (it runs end to end but finds nothing)."""
+    if (BUNDLED_MODEL / "config.json").is_file():
+        return BUNDLED_MODEL
     from .testing.tiny import build_tiny_checkpoint
 
-    return build_tiny_checkpoint(DEMO_CACHE)
+    return build_tiny_checkpoint(RANDOM_MODEL_CACHE)
+
+
+def demo_scene():
+    """The data-engine sample the demos show: an image, its question and its ground truth."""
+    from .data import make_sample
+
+    return make_sample(**DEMO_SCENE)
 
 
 def load_image(path: str):
@@ -62,16 +74,21 @@ def main(argv=None) -> int:
     lp.add_argument("--max-time", type=float, default=None, help="seconds of decoding at most")
     lp.add_argument("--repetition-penalty", type=float, default=1.0)
     lp.add_argument("--temperature", type=float, default=0.0)
-    dp = sub.add_parser("demo", help="run the bundled CPU default (tiny random checkpoint, bundled image)")
+    dp = sub.add_parser("demo", help="run the bundled CPU default (demo checkpoint, a data-engine scene)")
     dp.add_argument("--mode", default="hybrid", choices=["slow", "fast", "hybrid"])
     args = p.parse_args(argv)
 
     if args.cmd == "demo":
-        from .testing.tiny import golden_dir
+        import tempfile
 
-        ckpt = default_model_path()
-        args = p.parse_args(["locate", "--model", str(ckpt), "--image", str(golden_dir() / "image_84x56.png"),
-                             "--query", "red square", "--mode", args.mode, "--max-new-tokens", "24"])
+        from PIL import Image
+
+        scene = demo_scene()
+        image = Path(tempfile.mkdtemp(prefix="locate_ros_demo_")) / "scene.png"
+        Image.fromarray(scene.image).save(image)
+        queries = [scene.query] if isinstance(scene.query, str) else list(scene.query)
+        args = p.parse_args(["locate", "--model", str(default_model_path()), "--image", str(image), "--task", scene.task,
+                             "--mode", args.mode, "--max-new-tokens", "256"] + [a for q in queries for a in ("--query", q)])
     if args.task not in ("ocr",) and not args.query:
         p.error("--query is required for this task")
     try:

@@ -21,9 +21,10 @@ from pathlib import Path
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="locate_ros.ros.demo", description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default="", help="checkpoint directory (default: the bundled tiny random one)")
-    ap.add_argument("--image", default="", help="image file (default: the bundled 84x56 test image)")
-    ap.add_argument("--query", default="red square")
+    ap.add_argument("--model", default="", help="checkpoint directory (default: the bundled demo checkpoint)")
+    ap.add_argument("--image", default="", help="image file (default: the demo scene of the data engine)")
+    ap.add_argument("--query", action="append", default=[], help="text; repeat for several categories "
+                    "(default: the demo scene's question)")
     ap.add_argument("--frames", type=int, default=5)
     ap.add_argument("--rate", type=float, default=2.0)
     ap.add_argument("--out", default="locate_demo_debug.png", help="where to save the last annotated frame")
@@ -38,15 +39,20 @@ def main(argv=None) -> int:
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
 
-    from ..cli import load_image
+    from ..cli import demo_scene, load_image
     from ..msg import LocateCommand, LocatedPoints
-    from ..testing.tiny import golden_dir
     from .client import change_state, rgb_image, spin_until, start_node, stop_node
 
-    rgb = load_image(args.image or str(golden_dir() / "image_84x56.png"))[..., :3]
+    scene = demo_scene()
+    rgb = load_image(args.image)[..., :3] if args.image else scene.image
+    queries = args.query or ([scene.query] if isinstance(scene.query, str) else list(scene.query))
+    if not args.image:
+        for t in scene.targets:
+            print(f"demo: ground truth {t.label!r}: " + (", ".join(f"({x1:.0f}, {y1:.0f})-({x2:.0f}, {y2:.0f})"
+                                                                   for x1, y1, x2, y2 in t.boxes) or "absent"))
     params = Path(__file__).resolve().parents[2] / "config" / "cpu_demo.yaml"
-    ros_args = ["--params-file", str(params), "-r", "__ns:=/demo", "-p", "max_new_tokens:=64"]
-    if args.model:  # else the profile's empty model_path: the bundled tiny checkpoint
+    ros_args = ["--params-file", str(params), "-r", "__ns:=/demo"]
+    if args.model:  # else the profile's empty model_path: the bundled demo checkpoint
         ros_args += ["-p", f"model_path:={args.model}"]
     print(f"demo: ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']} "
           f"ROS_AUTOMATIC_DISCOVERY_RANGE={os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE']}", flush=True)
@@ -69,14 +75,26 @@ def main(argv=None) -> int:
         pub_img = me.create_publisher(Image, "/demo/image", qos_profile_sensor_data)
         pub_cmd = me.create_publisher(LocateCommand, "/demo/locate_node/command", 10)
         wait(lambda: pub_img.get_subscription_count() and pub_cmd.get_subscription_count(), "matched topics")
-        pub_cmd.publish(LocateCommand(request_id="demo", query=args.query, continuous=True))
+        command = LocateCommand(request_id="demo", continuous=True)
+        if len(queries) == 1:
+            command.query = queries[0]
+        else:
+            command.categories = queries
+        pub_cmd.publish(command)
         frame = rgb_image(rgb, frame_id="demo_camera")
         for i in range(args.frames):
-            frame.header.stamp = me.get_clock().now().to_msg()
-            pub_img.publish(frame)
             n = len(answers)
-            t_next = time.monotonic() + 1.0 / args.rate
-            wait(lambda: len(answers) >= n + 2, f"the answer to frame {i}")
+            # like a camera: a new frame every 1/rate s until this one is answered (a request is answered
+            # on frames that arrive after it, and DDS may deliver the first frame before the command)
+            while len(answers) < n + 2:
+                frame.header.stamp = me.get_clock().now().to_msg()
+                pub_img.publish(frame)
+                t_next = time.monotonic() + 1.0 / args.rate
+                while len(answers) < n + 2 and time.monotonic() < t_next:
+                    rclpy.spin_once(me, timeout_sec=max(0.0, t_next - time.monotonic()))
+                if node_proc.poll() is not None:
+                    raise RuntimeError(f"demo: the node exited (code {node_proc.returncode})")
+            answers[n + 2:] = []  # answers to extra frames of this round are not printed twice
             for kind, m in answers[n:]:
                 items = m.detections if kind == "boxes" else m.points
                 print(f"frame {i} stamp {m.header.stamp.sec}.{m.header.stamp.nanosec:09d} {kind}: {len(items)}"
@@ -84,15 +102,23 @@ def main(argv=None) -> int:
                                 f"centre ({x.bbox.center.position.x:.1f}, {x.bbox.center.position.y:.1f}) size "
                                 f"{x.bbox.size_x:.1f}x{x.bbox.size_y:.1f}" if kind == "boxes" else
                                 f"\n  {x.label} ({x.x:.1f}, {x.y:.1f}) score {x.score:.2f}" for x in items), flush=True)
-            while time.monotonic() < t_next:
-                rclpy.spin_once(me, timeout_sec=max(0.0, t_next - time.monotonic()))
         if debug:
             d = debug[-1]
             PILImage.frombytes("RGB", (d.width, d.height), bytes(d.data)).save(args.out)
             print(f"demo: annotated frame saved to {args.out}", flush=True)
-        if not args.model:
-            print("demo: note: the bundled checkpoint has random weights, so it finds nothing; pass --model "
-                  "with a real checkpoint", flush=True)
+        if not args.image:  # the demo scene has ground truth: score the last answer as the paper does
+            import numpy as np
+
+            from ..evaluation import dense_f1
+
+            last = next(m for kind, m in reversed(answers) if kind == "boxes")
+            pred = np.array([[x.bbox.center.position.x - x.bbox.size_x / 2, x.bbox.center.position.y - x.bbox.size_y / 2,
+                              x.bbox.center.position.x + x.bbox.size_x / 2, x.bbox.center.position.y + x.bbox.size_y / 2]
+                             for x in last.detections]).reshape(-1, 4)
+            gt = np.array([b for t in scene.targets for b in t.boxes]).reshape(-1, 4)
+            f1 = dense_f1([pred], [gt])
+            print(f"demo: last answer vs ground truth: F1@0.5 {f1.f1_50:.2f}, mean F1 (IoU 0.50:0.95) "
+                  f"{f1.mean_f1:.2f} ({len(pred)} boxes, {len(gt)} true)", flush=True)
         return 0
     finally:
         me.destroy_node()

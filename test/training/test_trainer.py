@@ -82,3 +82,14 @@ def test_tokenizer_has_the_release_special_tokens_and_encodes_anything():
                    ids["top"]["coord_end_token_id"], ids["top"]["box_end_token_id"]]
     text = "Ünïcode, digits 123 and a word never seen: zyxwvut!"
     assert tok.decode(tok.encode(text, add_special_tokens=False).ids) == text
+
+
+def test_fine_tuning_with_a_frozen_vision_tower_changes_only_the_rest(trained, tmp_path):
+    run, _ = trained
+    cfg = TrainConfig(**{**CFG.__dict__, "steps": 3, "freeze_vision": True})
+    train(tmp_path / "ft", cfg, init=run, progress=False)
+    before, after = load_file(str(run / "model.safetensors")), load_file(str(tmp_path / "ft" / "model.safetensors"))
+    vision = [k for k in before if k.startswith("vision_model.")]
+    assert vision and all(torch.equal(before[k], after[k]) for k in vision)
+    assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("language_model."))
+    assert (tmp_path / "ft" / "tokenizer.json").read_bytes() == (run / "tokenizer.json").read_bytes()
