@@ -76,9 +76,15 @@ def model_config(tok, size: ModelSize) -> dict:
 
 
 def init_model(cfg: dict, seed: int) -> LocateAnything:
-    """A freshly initialised model: N(0, 0.02) matrices, zero biases, unit norms; the coordinate
-    embeddings start as sinusoids of their value, so neighbouring bins start out similar (the head
-    is tied, so nearby coordinates also get similar logits) instead of 1001 unrelated classes."""
+    """A freshly initialised model: N(0, 0.02) matrices, zero biases, unit norms, and
+
+    - every residual branch's output projection at zero (vision `wo`, `mlp.fc1`; decoder `o_proj`,
+      `mlp.down_proj`): both towers start as identities, so image tokens begin as the normalised patch
+      embedding + position embedding, different for every patch and position. With ordinary init the
+      vision tower collapsed to one vector for all patches within ~1k steps and the decoder learned to
+      ignore the image (a loss identical with the wrong image after 4k steps);
+    - the coordinate embeddings as sinusoids of their value, so neighbouring bins start out similar
+      (the head is tied, so nearby coordinates also get similar logits), not 1001 unrelated classes."""
     torch.manual_seed(seed)
     model = LocateAnything(LocateAnythingConfig.from_dict(cfg))
     for m in model.modules():
@@ -91,6 +97,9 @@ def init_model(cfg: dict, seed: int) -> LocateAnything:
             nn.init.zeros_(m.bias)
     pos = model.vision_model.patch_embed.pos_emb.weight
     nn.init.normal_(pos, std=0.02)
+    for name, p in model.named_parameters():
+        if name.endswith(("attn.o_proj.weight", "mlp.down_proj.weight", ".wo.weight", "mlp.fc1.weight")):
+            nn.init.zeros_(p)
     t = model.cfg.tokens
     emb = model.language_model.model.embed_tokens.weight
     with torch.no_grad():

@@ -107,10 +107,18 @@ class NoCache:
         return k, v
 
 
-def joint_loss(model, batch: Batch, coord_sigma: float = 0.0) -> tuple[torch.Tensor, dict]:
-    """Mean cross-entropy over the answer's next tokens and the blocks' targets, with per-kind stats."""
+def joint_loss(model, batch: Batch, coord_sigma: float = 0.0, blind: bool = False) -> tuple[torch.Tensor, dict]:
+    """Mean cross-entropy over the answer's next tokens and the blocks' targets, with per-kind stats.
+
+    blind=True replaces every image token's feature by the mean feature of its image: the loss then
+    tells how much the model relies on what is where in the picture (`image_gain` in the train log).
+    """
     dev = model.device
     feats = model.encode_images(batch.pixel_values.to(dev), batch.grids)
+    if blind:
+        kh, kw = model.cfg.vision.merge_kernel_size
+        sizes = [h * w // (kh * kw) for h, w in batch.grids]  # merged tokens per image
+        feats = torch.cat([f.mean(0, keepdim=True).expand_as(f) for f in feats.split(sizes)])
     ids = batch.ids.to(dev)
     hidden = model.language_model.model(model.embed(ids, feats), batch.positions.to(dev), batch.mask.to(dev),
                                         NoCache())
@@ -129,6 +137,10 @@ def joint_loss(model, batch: Batch, coord_sigma: float = 0.0) -> tuple[torch.Ten
         stats = {"loss": float(loss), "ntp_loss": float(per_row[~is_block].mean()),
                  "mtp_loss": float(per_row[is_block].mean()), "ntp_acc": float(correct[~is_block].float().mean()),
                  "mtp_acc": float(correct[is_block].float().mean()), "tokens": int(targets.numel())}
+        is_coord = (targets >= tokens.coord_start) & (targets <= tokens.coord_end)
+        if is_coord.any():  # localisation, which the loss hides: how far the best coordinate bin is off
+            best = logits[is_coord, tokens.coord_start:tokens.coord_end + 1].argmax(-1)
+            stats["coord_err_bins"] = float((best - (targets[is_coord] - tokens.coord_start)).abs().float().mean())
     return loss, stats
 
 

@@ -29,3 +29,15 @@ def loopback_only():
     assert os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") == "LOCALHOST", \
         "run ROS tests through `make test` (it sets ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST)"
     assert os.environ.get("ROS_DOMAIN_ID"), "a random ROS_DOMAIN_ID keeps concurrent runs apart"
+
+
+@pytest.fixture(scope="module")
+def client():
+    """This test process as a ROS client: one rclpy context and node per test module."""
+    import rclpy
+
+    rclpy.init()
+    node = rclpy.create_node("locate_test_client")
+    yield node
+    node.destroy_node()
+    rclpy.shutdown()

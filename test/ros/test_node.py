@@ -30,17 +30,6 @@ def node_process(tiny_checkpoint):
     print("".join(proc.log))
 
 
-@pytest.fixture(scope="module")
-def client():
-    import rclpy
-
-    rclpy.init()
-    node = rclpy.create_node("locate_test_client")
-    yield node
-    node.destroy_node()
-    rclpy.shutdown()
-
-
 def spin_until(node, cond, what, timeout=TIMEOUT):
     client_spin_until(node, cond, what, timeout)
 

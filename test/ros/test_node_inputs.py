@@ -28,17 +28,6 @@ def started_node(ns: str, checkpoint, *params: str):
     return proc
 
 
-@pytest.fixture(scope="module")
-def client():
-    import rclpy
-
-    rclpy.init()
-    node = rclpy.create_node("locate_inputs_client")
-    yield node
-    node.destroy_node()
-    rclpy.shutdown()
-
-
 def activate(client, ns, proc):
     from lifecycle_msgs.msg import Transition
 
