@@ -6,6 +6,7 @@ Decoding needs (shifted window positions, a bidirectional window, one hidden pre
 """
 from __future__ import annotations
 
+import copy
 from contextlib import contextmanager
 
 import torch
@@ -44,6 +45,14 @@ class Linear(nn.Linear):
                 w = self._packed[0]
             return torch.ops.mkldnn._linear_pointwise(x, w, self.bias, "none", [], "")
         return F.linear(x, self.weight, self.bias)
+
+    def __deepcopy__(self, memo):
+        # the blocked copy is an opaque oneDNN tensor that cannot be copied; it is only a cache,
+        # so the copy starts without it (pack_for_onednn rebuilds it)
+        new = self.__class__.__new__(self.__class__)
+        memo[id(self)] = new
+        new.__dict__.update({k: copy.deepcopy(v, memo) for k, v in self.__dict__.items() if k != "_packed"})
+        return new
 
 
 def pack_for_onednn(module: nn.Module) -> int:

@@ -97,3 +97,9 @@ def test_onednn_packed_weights_match_dense_and_never_go_stale(tiny_checkpoint):
     assert pack_for_onednn(lin) > 0  # repacks the new version
     y = lin(x)  # grad mode: the ordinary autograd path
     assert y.requires_grad
+    import copy
+
+    twin = copy.deepcopy(lin)  # a packed layer copies (without its packed cache) and computes the same
+    assert twin._packed is None and lin._packed is not None
+    with torch.no_grad():
+        torch.testing.assert_close(twin(x), lin(x), atol=1e-5, rtol=1e-5)
