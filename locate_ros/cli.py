@@ -44,12 +44,12 @@ def load_image(path: str):
         raise SystemExit(f"locate-ros: cannot read image {path}: {e}")
 
 
-def _locate(args) -> dict:
+def _locate(args, image) -> dict:
     from .locator import Locator
 
     loc = Locator.from_pretrained(args.model, device=args.device, dtype=args.dtype, mode=args.mode, template=args.template)
     query = args.query[0] if len(args.query) == 1 else args.query
-    res = loc.locate(load_image(args.image), query, task=args.task, max_new_tokens=args.max_new_tokens,
+    res = loc.locate(image, query, task=args.task, max_new_tokens=args.max_new_tokens,
                      repetition_penalty=args.repetition_penalty, temperature=args.temperature, max_boxes=args.max_boxes,
                      max_time_s=args.max_time)
     return res.to_dict()
@@ -78,21 +78,19 @@ def main(argv=None) -> int:
     dp.add_argument("--mode", default="hybrid", choices=["slow", "fast", "hybrid"])
     args = p.parse_args(argv)
 
-    if args.cmd == "demo":
-        import tempfile
-
-        from PIL import Image
-
+    if args.cmd == "demo":  # `locate` on the demo scene's picture and question, with the default model
         scene = demo_scene()
-        image = Path(tempfile.mkdtemp(prefix="locate_ros_demo_")) / "scene.png"
-        Image.fromarray(scene.image).save(image)
         queries = [scene.query] if isinstance(scene.query, str) else list(scene.query)
-        args = p.parse_args(["locate", "--model", str(default_model_path()), "--image", str(image), "--task", scene.task,
-                             "--mode", args.mode, "--max-new-tokens", "256"] + [a for q in queries for a in ("--query", q)])
+        args = p.parse_args(["locate", "--model", str(default_model_path()), "--image", "(demo scene)", "--task",
+                             scene.task, "--mode", args.mode, "--max-new-tokens", "256"]
+                            + [a for q in queries for a in ("--query", q)])
+        image = scene.image
+    else:
+        image = load_image(args.image)
     if args.task not in ("ocr",) and not args.query:
         p.error("--query is required for this task")
     try:
-        out = _locate(args)
+        out = _locate(args, image)
     except (ValueError, RuntimeError) as e:  # bad input or checkpoint: one clear line, no traceback
         print(f"locate-ros: {e}", file=sys.stderr)
         return 2

@@ -86,6 +86,7 @@ def evaluate(model_path: str, seed: int = EVAL_SEED, n: int = 300, dense: int = 
     loc = Locator.from_pretrained(model_path, device=device or "cpu")
     samples = held_out_set(seed, n, dense, image_size)
     report = {"model": str(model_path), "seed": seed, "images": len(samples), "modes": {}}
+    dense_idx = [i for i, s in enumerate(samples) if s.family == "dense"]
     for mode in modes:
         dets, stats = [], []
         for s in tqdm(samples, desc=mode, disable=not progress):
@@ -94,7 +95,6 @@ def evaluate(model_path: str, seed: int = EVAL_SEED, n: int = 300, dense: int = 
             stats.append(res.stats)
         boxes = sum(st["boxes"] for st in stats)
         seconds = sum(st["total_s"] for st in stats)
-        dense_idx = [i for i, s in enumerate(samples) if s.family == "dense"]
         entry = {"families": score(samples, dets), "boxes": boxes, "boxes_per_s": boxes / max(seconds, 1e-9),
                  "seconds": seconds, "hybrid_fallback_rate": sum(st["hybrid_fallbacks"] for st in stats) / max(boxes, 1),
                  "truncated": sum(st["stop_reason"] != "eos" for st in stats)}

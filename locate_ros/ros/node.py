@@ -166,6 +166,9 @@ class LocateNode(LifecycleNode):
         if self.p("compressed_image_topic"):
             cameras.append((CompressedImage, self.p("compressed_image_topic")))
         self._default_cameras = (self.p("image_topic"), self.p("compressed_image_topic"))
+        # read once here, not per frame on the executor and worker hot paths
+        self._keep_newest_only = self.p("frame_drop_policy") == "newest"
+        self._queue_depth, self._max_pixels = self.p("frame_queue_depth"), self.p("max_image_pixels")
         self._subs = [self.create_subscription(msg_type, topic, lambda m, t=topic: self._on_image(m, t), image_qos)
                       for msg_type, topic in cameras]
         self._subs += [
@@ -220,11 +223,11 @@ class LocateNode(LifecycleNode):
         with self._cv:
             self.frames_received += 1
             frame = Frame(msg, camera, self.frames_received)
-            if self.p("frame_drop_policy") == "newest":  # only the newest frame of a camera matters
+            if self._keep_newest_only:  # only the newest frame of a camera matters
                 for old in [f for f in self._frames if f.camera == camera]:
                     self._frames.remove(old)
                     self._count_unprocessed(old)
-            elif len(self._frames) >= self.p("frame_queue_depth"):
+            elif len(self._frames) >= self._queue_depth:
                 self._count_unprocessed(self._frames.popleft())
             self._frames.append(frame)
             self._cv.notify()
@@ -278,15 +281,16 @@ class LocateNode(LifecycleNode):
     def _work(self):
         while True:
             with self._cv:
-                self._cv.wait_for(lambda: not self._running or self._next_job() is not None)
+                while self._running and (job := self._next_job()) is None:
+                    self._cv.wait()
                 if not self._running:
                     return
-                frame, requests = self._next_job()
+                frame, requests = job
                 self._frames.remove(frame)
                 self._oneshot = [r for r in self._oneshot if r not in requests]
             t0 = time.perf_counter()
             try:
-                rgb = to_rgb(frame.msg, self.p("max_image_pixels"))
+                rgb = to_rgb(frame.msg, self._max_pixels)
             except ImageConversionError as e:
                 self._fail(f"image dropped ({frame.camera}): {e}", kind="image")
                 with self._cv:  # one-shot requests wait for the next good frame instead of being lost
