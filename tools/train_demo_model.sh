@@ -18,10 +18,53 @@
 #            -> the ViT features stay diverse, but the projector output grows a component common to
 #               all tokens (norm 155, differences 0.3%): attention over the image is diffuse,
 #               image_gain -0.06, first coordinate still at chance
-#   demo_f1  (below) as demo_f0 with lr 3e-4, seed 12, ~650 steps: image_gain -0.03, no better
+#   demo_f1  as demo_f0 with lr 3e-4, seed 12, ~650 steps: image_gain -0.03, no better
+#   p0       from scratch, vision position grid initialised as 2-D sinusoids (the ViT had no usable
+#            absolute position before), objects family, seed 20, 250 steps: image_gain -0.04
+#   c0       as p0 on the `single` curriculum family (1-3 large shapes), 128-160 px, seed 21, 660
+#            steps: loss flat at 2.15, image_gain ~0; head 0 of layer 2 puts 0.0004 of its attention
+#            on the asked-for box
+#   g0       as c0 on single+objects with --ground-weight 1 (grounding-attention aid), seed 22, 600
+#            steps: attention mass on the box 0.05 -> 0.5-0.9, and a linear probe reads each image
+#            token's position from the decoder's image rows (R^2 0.8-0.9), yet every answer is
+#            <7><7><962><962>:
+#            the coordinate rows of the embedding had drifted (std 0.02 -> 0.04, Adam noise), so
+#            the readout had no code left to aim at
+#   g1       from g0 with the coordinate rows reset to sinusoids (std 0.05) and then frozen
+#            (--freeze-coord-embeddings), seed 23, 700 steps: image_gain 0.1-0.3 (first positive
+#            run), coord_err_bins 300 -> 130-200
+#   g3       from g1 (runs/g1_700 = g1's step-700 checkpoint), 128-224 px, seed 25, 1200 steps:
+#            image_gain 0.15 -> 0.5, coord_err_bins ~145-165; on single shapes (teacher-forced) x2/y2
+#            given x1/y1 correlate 0.93/0.96 with the truth, but x1/y1 only 0.25/0.60, and greedy
+#            x1 lands on a few bins (15, 99, 129, ...): the sinusoidal code's high frequencies
+#            cannot be produced from a position, so its argmax jumps. F1@0.5 = 0 on the demo scene.
+#   h0       from scratch with all of it from step 0, and the coordinate code and the position grid
+#            as bump (population) codes instead of sinusoids, seed 30, 300 steps (superseded by h1)
+#   h1       as h0, with the grounding target being the cells along each coordinate's own
+#            edge (x1: the column holding x1) instead of the whole box: image_gain > 0 from ~500
+#            steps; at 1,300 steps coord_err_bins ~170, x2/y2 (teacher-forced) corr 0.93, y1 0.65,
+#            x1 ~0. Probe: a linear read of each image token's (x, y) from the projector output
+#            has R^2 0.98/0.98 at initialisation but 0.42/0.11 after 1,400 steps: training the
+#            vision tower threw the position code away before the decoder learned to use it (y
+#            survives in the decoder from the token's place in the sequence, x does not)
+#   h2       (below) as h1 with --freeze-vision: with the zero-initialised residual branches the
+#            frozen tower is LayerNorm(patch embedding + position code), and the projector output
+#            keeps R^2 0.98/0.95; at 1,500 steps image_gain 0.58, coord_err_bins ~130, x1/y1
+#            (teacher-forced stream rows) correlate 0.40/0.79 with the truth (h1: -0.12/0.65)
+# The commands of the g runs (each --init starts a fresh optimizer and schedule):
+#   train --out runs/g0 --families single objects --image-size 128 160 --steps 3000 --lr 1e-3 \
+#         --warmup-steps 50 --ground-weight 1.0 --save-every 100 --seed 22          (stopped at 600)
+#   python -c "import torch; from locate_ros.model.checkpoint import load_model, save_pretrained
+#     from locate_ros.training.config import coordinate_embeddings as ce
+#     m = load_model('runs/g0', dtype=torch.float32); t = m.cfg.tokens; E = m.language_model.model.embed_tokens.weight
+#     E.data = E.data.clone(); E.data[t.coord_start:t.coord_end + 1] = ce(1001, 256, std=0.05)  # the sinusoidal code of then
+#     save_pretrained(m, 'runs/g0r')"; cp runs/g0/{tokenizer*,special*,chat*,pre*,processor*,generation*}.json runs/g0r/
+#   train --out runs/g1 --init runs/g0r --families single objects --image-size 128 160 --steps 3000 \
+#         --lr 1e-3 --warmup-steps 20 --ground-weight 1.0 --freeze-coord-embeddings --seed 23  (stopped at 700)
+# (g0 was initialised, and g0r reset, with the sinusoidal codes init_model no longer makes.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ros_env.sh 2>/dev/null || source .venv/bin/activate
-python -m locate_ros.training.train --out runs/demo_f1 --families objects dense pointing referring \
-    --steps 2000 --examples-per-step 8 --lr 3e-4 --warmup-steps 100 --coord-sigma 0 --save-every 250 \
-    --log-every 10 --seed 12 --freeze-vision
+python -m locate_ros.training.train --out runs/h2 --families single objects --image-size 128 224 \
+    --steps 4000 --examples-per-step 8 --lr 1e-3 --warmup-steps 50 --coord-sigma 0 --ground-weight 1.0 \
+    --freeze-coord-embeddings --freeze-vision --save-every 100 --log-every 10 --seed 30

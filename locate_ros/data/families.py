@@ -11,6 +11,11 @@ Each family draws one kind of scene and asks one kind of question (a task of pro
   gui        gui_box      a window: title bar icons, buttons, fields, checkboxes, toolbar icons
   pointing   point        the centre of every instance of a category; or gui_point: a GUI element's centre
 
+and one curriculum family, named only on purpose (not in FAMILIES, never drawn by default):
+
+  single     detect       1-3 large shapes of distinct categories; one is asked for, never absent. The
+                          first lesson of a model trained from scratch (tools/train_demo_model.sh)
+
 About NEGATIVE_SHARE of the detect, ground, point and text_ground questions ask for something the
 image does not hold; the answer is then a negative group, `<ref>label</ref><box>None</box>`.
 
@@ -64,6 +69,8 @@ Query = Union[str, list[str], None]
 FAMILIES = ("objects", "dense", "referring", "text", "ocr", "layout", "gui", "pointing")
 FAMILY_WEIGHTS = {"objects": 0.22, "dense": 0.06, "referring": 0.16, "text": 0.1, "ocr": 0.08,
                   "layout": 0.1, "gui": 0.12, "pointing": 0.16}
+CURRICULUM_FAMILIES = ("single",)
+FAMILY_WEIGHTS["single"] = 1.0
 NEGATIVE_SHARE = 0.12
 DEFAULT_SIZE = (160, 320)  # (min, max) of each image side, drawn independently for width and height
 DENSE_SIZE = (320, 448)  # dense scenes need room for 120 legible instances
@@ -166,8 +173,8 @@ def make_sample(seed: int, index: int, family: Optional[str] = None, size: Optio
     pick = rng.random()
     if family is None:
         family = _family_at(pick, tuple(families) if families is not None else FAMILIES)
-    elif family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; choose one of {FAMILIES}")
+    elif family not in FAMILIES + CURRICULUM_FAMILIES:
+        raise ValueError(f"unknown family {family!r}; choose one of {FAMILIES + CURRICULUM_FAMILIES}")
     lo, hi = size if size is not None else (DENSE_SIZE if family == "dense" else DEFAULT_SIZE)
     if not MIN_SIDE <= lo <= hi:
         raise ValueError(f"size {(lo, hi)}: need {MIN_SIDE} <= min <= max")
@@ -308,6 +315,18 @@ def _objects(rng: np.random.Generator, size: tuple[int, int]) -> _Drawn:
     targets = [_box_target(c, [o.box for o in instances if _is_a(o, c)], size) for c in categories]
     query = categories[0] if len(categories) == 1 else categories
     return _Drawn(canvas.pixels, "detect", query, targets, instances)
+
+
+def _single(rng: np.random.Generator, size: tuple[int, int]) -> _Drawn:
+    canvas = Canvas(background(rng, size))
+    count = int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2]))
+    specs = [(str(s), str(c), 0) for s, c in zip(rng.choice(SHAPES, count), rng.choice(list(COLORS), count, replace=False))]
+    short = min(size)
+    specs = [(s, c, int(rng.integers(round(0.2 * short), round(0.45 * short) + 1))) for s, c, _ in specs]
+    instances = _paint_shapes(rng, canvas, specs, max_overlap=0.0, gap=4)
+    asked = _pick(rng, instances)
+    category = f"{asked.color} {asked.shape}"
+    return _Drawn(canvas.pixels, "detect", category, [_box_target(category, [asked.box], size)], instances)
 
 
 def _dense(rng: np.random.Generator, size: tuple[int, int]) -> _Drawn:
@@ -705,6 +724,7 @@ def _gui(rng: np.random.Generator, size: tuple[int, int]) -> _Drawn:
 
 _BUILDERS: dict[str, Callable[[np.random.Generator, tuple[int, int]], _Drawn]] = {
     "objects": _objects,
+    "single": _single,
     "dense": _dense,
     "referring": _referring,
     "text": _text,

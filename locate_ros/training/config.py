@@ -51,7 +51,10 @@ class TrainConfig:
     seed: int = 0  # data stream and initialisation
     image_size: tuple[int, int] = (128, 224)  # (min, max) image side of the generated samples
     families: Optional[tuple[str, ...]] = None  # None = every data-engine family
+    ground_weight: float = 0.0  # >0: the grounding-attention aid (objective.grounding_loss), this weight
+    ground_steps: int = 0  # ... for the first this many steps (0: all of them)
     freeze_vision: bool = False
+    freeze_coord_embeddings: bool = False  # keep the <0>..<1000> rows of the tied embedding as they start
     lora_rank: int = 0  # >0: train LoRA adapters on the decoder's linear layers instead of its weights
     tokenizer_samples: int = 3000  # data-engine samples whose text the tokenizer is learned from
     save_every: int = 500
@@ -83,8 +86,12 @@ def init_model(cfg: dict, seed: int) -> LocateAnything:
       embedding + position embedding, different for every patch and position. With ordinary init the
       vision tower collapsed to one vector for all patches within ~1k steps and the decoder learned to
       ignore the image (a loss identical with the wrong image after 4k steps);
-    - the coordinate embeddings as sinusoids of their value, so neighbouring bins start out similar
-      (the head is tied, so nearby coordinates also get similar logits), not 1001 unrelated classes."""
+    - the vision position grid as bump codes and 2-D sinusoids as strong as the patch embedding
+      (POS_EMB_STD): at N(0, 0.02) the image tokens carried almost no absolute position (the ViT's
+      2-D RoPE moves only its attention), so no image token could say where it is;
+    - the coordinate embeddings as a bump code of their value, so neighbouring bins start out
+      similar (the head is tied, so nearby coordinates also get similar logits), not 1001 unrelated
+      classes; train with --freeze-coord-embeddings to keep it."""
     torch.manual_seed(seed)
     model = LocateAnything(LocateAnythingConfig.from_dict(cfg))
     for m in model.modules():
@@ -96,21 +103,60 @@ def init_model(cfg: dict, seed: int) -> LocateAnything:
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
     pos = model.vision_model.patch_embed.pos_emb.weight
-    nn.init.normal_(pos, std=0.02)
+    with torch.no_grad():
+        pos.copy_(position_grid_embeddings(pos.shape[0], pos.shape[1], pos.shape[2], std=POS_EMB_STD))
     for name, p in model.named_parameters():
         if name.endswith(("attn.o_proj.weight", "mlp.down_proj.weight", ".wo.weight", "mlp.fc1.weight")):
             nn.init.zeros_(p)
     t = model.cfg.tokens
     emb = model.language_model.model.embed_tokens.weight
     with torch.no_grad():
-        emb[t.coord_start:t.coord_end + 1] = coordinate_embeddings(t.num_coords, emb.shape[1], std=0.02)
+        emb[t.coord_start:t.coord_end + 1] = coordinate_embeddings(t.num_coords, emb.shape[1], std=COORD_EMB_STD)
     return model
 
 
+COORD_EMB_STD = 0.05  # rows of norm ~0.8: room for sharp logits from a unit-RMS hidden state
+POS_EMB_STD = 0.3  # about the patch embedding's standard deviation at initialisation on data-engine images
+
+
+def bump_code(values: torch.Tensor, bumps: int) -> torch.Tensor:
+    """[N, bumps] Gaussian bumps centred evenly on 0..1, one spacing wide, evaluated at `values` in 0..1:
+    a population code. Any position is a weighted pair of neighbouring bumps, and a sum of bumps
+    peaks where its weight is, so a linear readout can put a sharp maximum anywhere."""
+    centres = torch.linspace(0, 1, bumps)
+    return torch.exp(-0.5 * ((values[:, None].float() - centres[None]) * (bumps - 1)) ** 2)
+
+
+def position_grid_embeddings(rows: int, cols: int, dim: int, std: float) -> torch.Tensor:
+    """[rows, cols, dim]: the column and the row of each grid cell as bump codes (one bump per cell,
+    a quarter of the channels each), then as 2-D sinusoids (wavelengths from a quarter of the grid
+    to four grids, so they survive the bicubic resize to a ~10-patch image); scaled to `std`."""
+    def sinusoids(n: int, d: int) -> torch.Tensor:
+        t = (torch.arange(n, dtype=torch.float32)[:, None] + 0.5) / n
+        wavelengths = torch.exp(torch.linspace(math.log(0.25), math.log(4.0), d // 2))
+        ang = 2 * math.pi * t / wavelengths[None]
+        return torch.cat([ang.sin(), ang.cos()], dim=1)
+
+    def axis(n: int, d: int) -> torch.Tensor:
+        b = min(n, d // 2)
+        centre = (torch.arange(n, dtype=torch.float32) + 0.5) / n
+        return torch.cat([bump_code((centre - 0.5 / n) * n / max(n - 1, 1), b), sinusoids(n, d - b)], dim=1)
+
+    x = axis(cols, dim // 2)[None].expand(rows, cols, dim // 2)
+    y = axis(rows, dim - dim // 2)[:, None].expand(rows, cols, dim - dim // 2)
+    e = torch.cat([x, y], dim=2)
+    return e * (std / e.std())
+
+
+COORD_BUMPS = 64  # coordinate code resolution: one bump per ~16 of the 1001 bins
+
+
 def coordinate_embeddings(n: int, dim: int, std: float) -> torch.Tensor:
-    """[n, dim] sinusoids of the value (wavelengths 4..4n bins), scaled to standard deviation `std`."""
-    v = torch.arange(n, dtype=torch.float32)[:, None]
-    freqs = torch.exp(-math.log(n) * torch.arange(dim // 2, dtype=torch.float32) / max(dim // 2 - 1, 1))
-    ang = v * freqs[None] * (2 * math.pi / 4)
-    e = torch.cat([ang.sin(), ang.cos()], dim=1)
+    """[n, dim]: value v as the bump code of v / (n - 1) in the first COORD_BUMPS channels (zeros in
+    the rest), scaled to standard deviation `std`. Sinusoids of the value (wavelengths 4 to 4n bins)
+    came first: the model could not compute their high frequencies from an object's position, and
+    its argmax jumped between a few bins (x1 in {15, 99, 129, ...} for every image)."""
+    e = torch.zeros(n, dim)
+    b = min(COORD_BUMPS, dim)
+    e[:, :b] = bump_code(torch.arange(n) / (n - 1), b)
     return e * (std / e.std())

@@ -11,6 +11,11 @@ same column the inference window hides) and each other (bidirectional); no other
 Stream row t (t >= prompt_len-1) predicts stream token t+1; block row j predicts the block's j-th
 target (the `<null>`-padded 6 tokens of data.serialize). One cross-entropy over both kinds of rows.
 This is exactly what `decoding.loop` runs at inference: the same positions, the same visibility.
+
+Each example also lists its grounding rows (every stream or block row that predicts a coordinate
+of a box or point) with the image-token rows along that coordinate's edge of the box: what the
+optional grounding-attention aid (`grounding_loss`, for models trained from scratch) teaches one
+attention head to look at.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import torch.nn.functional as F
 from ..data.families import Sample
 from ..data.serialize import answer_items, serialize_answer
 from ..model.config import TokenIds
+from ..model.language import apply_rope
 from ..processing import Processor, build_question
 
 
@@ -36,14 +42,39 @@ class Example:
     target_rows: list[int]
     target_ids: list[int]
     is_block_target: list[bool]
+    ground_rows: list[int]  # rows that predict a coordinate of a box or point ...
+    ground_keys: list[list[int]]  # ... and the image-token rows on that coordinate's edge (grounding attention)
+
+
+def image_cells(item, grid: tuple[int, int], coordinate: int) -> list[int]:
+    """Merged-token indices (row-major over the `grid` of merged tokens) that show where coordinate
+    `coordinate` (0-based) of a box or point lies: for a box's x1 the column of cells holding x1
+    between y1 and y2, for y1 the row holding y1 between x1 and x2, and so on; for a point its cell."""
+    gh, gw = grid
+    kind, coords = item
+
+    def col(x: int) -> int:
+        return min(gw - 1, x * gw // 1000)
+
+    def row(y: int) -> int:
+        return min(gh - 1, y * gh // 1000)
+
+    if kind == "point":
+        return [row(coords[1]) * gw + col(coords[0])]
+    x1, y1, x2, y2 = coords
+    # x2 and y2 are exclusive edges: the last cell holding ink starts before them
+    last_col, last_row = col(max(x1, x2 - 1)), row(max(y1, y2 - 1))
+    cols = {0: [col(x1)], 2: [last_col]}.get(coordinate, range(col(x1), last_col + 1))
+    rows = {1: [row(y1)], 3: [last_row]}.get(coordinate, range(row(y1), last_row + 1))
+    return [r * gw + c for r in rows for c in cols]
 
 
 def build_example(sample: Sample, processor: Processor, block: int = 6) -> Example:
     tokens: TokenIds = processor.config.tokens
     pre = processor.preprocess(sample.image)
     prompt = processor.encode_prompt(build_question(sample.task, sample.query), pre.num_image_tokens)
-    answer = serialize_answer(answer_items(sample), tokens,
-                              lambda s: processor.tokenizer.encode(s, add_special_tokens=False).ids, block)
+    items = answer_items(sample)
+    answer = serialize_answer(items, tokens, lambda s: processor.tokenizer.encode(s, add_special_tokens=False).ids, block)
     stream = prompt + answer.ids
     P, T = len(prompt), len(stream)
     ids, positions = list(stream), list(range(T))
@@ -51,6 +82,12 @@ def build_example(sample: Sample, processor: Processor, block: int = 6) -> Examp
     target_ids = stream[P:]
     is_block = [False] * len(target_rows)
     block_rows = []
+    # grounding: the rows predicting coordinate j of located item i, and the image tokens on that edge
+    located = iter([it for it in items if it[0] in ("box", "point")])
+    image_rows = [i for i, t in enumerate(prompt) if t == tokens.image]
+    merge = processor.merge_size
+    merged_grid = (pre.grid_hw[0] // merge, pre.grid_hw[1] // merge)
+    ground_rows, ground_keys = [], []
     for start, targets in answer.blocks:
         g = P + start  # stream index of the block's first target token
         row = len(ids)
@@ -60,7 +97,14 @@ def build_example(sample: Sample, processor: Processor, block: int = 6) -> Examp
         target_rows += range(row, row + block)
         target_ids += targets
         is_block += [True] * block
-    return Example(pre.pixel_values, pre.grid_hw, ids, positions, T, block_rows, target_rows, target_ids, is_block)
+        if targets[0] == tokens.box_start and tokens.coord_start <= targets[1] <= tokens.coord_end:
+            item = next(located)
+            for j in range(1, 1 + len(item[1])):  # stream row g+j-1 and block row `row`+j predict coordinate j
+                keys = [image_rows[c] for c in image_cells(item, merged_grid, j - 1)]
+                ground_rows += [g + j - 1, row + j]
+                ground_keys += [keys, keys]
+    return Example(pre.pixel_values, pre.grid_hw, ids, positions, T, block_rows, target_rows, target_ids, is_block,
+                   ground_rows, ground_keys)
 
 
 @dataclass
@@ -73,6 +117,8 @@ class Batch:
     target_rows: torch.Tensor
     target_ids: torch.Tensor
     is_block_target: torch.Tensor
+    ground_rows: torch.Tensor  # [R]
+    ground_keys: torch.Tensor  # [R, S] bool
 
 
 def pack(examples: list[Example], block: int = 6) -> Batch:
@@ -80,6 +126,7 @@ def pack(examples: list[Example], block: int = 6) -> Batch:
     S = sum(len(e.ids) for e in examples)
     mask = torch.zeros(S, S, dtype=torch.bool)
     ids, positions, rows, tids, is_block = [], [], [], [], []
+    ground_rows, ground_cols = [], []
     off = 0
     for e in examples:
         T = e.stream_len
@@ -93,9 +140,15 @@ def pack(examples: list[Example], block: int = 6) -> Batch:
         rows += [off + r for r in e.target_rows]
         tids += e.target_ids
         is_block += e.is_block_target
+        ground_rows += [off + r for r in e.ground_rows]
+        ground_cols += [[off + k for k in keys] for keys in e.ground_keys]
         off += len(e.ids)
+    ground_keys = torch.zeros(len(ground_rows), S, dtype=torch.bool)
+    for i, cols in enumerate(ground_cols):
+        ground_keys[i, cols] = True
     return Batch(torch.tensor(ids), torch.tensor(positions), mask, torch.cat([torch.as_tensor(e.pixel_values) for e in examples]),
-                 [e.grid_hw for e in examples], torch.tensor(rows), torch.tensor(tids), torch.tensor(is_block))
+                 [e.grid_hw for e in examples], torch.tensor(rows), torch.tensor(tids), torch.tensor(is_block),
+                 torch.tensor(ground_rows, dtype=torch.long), ground_keys)
 
 
 class NoCache:
@@ -107,11 +160,15 @@ class NoCache:
         return k, v
 
 
-def joint_loss(model, batch: Batch, coord_sigma: float = 0.0, blind: bool = False) -> tuple[torch.Tensor, dict]:
+def joint_loss(model, batch: Batch, coord_sigma: float = 0.0, blind: bool = False, ground_weight: float = 0.0,
+               ground_layer: int = -1) -> tuple[torch.Tensor, dict]:
     """Mean cross-entropy over the answer's next tokens and the blocks' targets, with per-kind stats.
 
     blind=True replaces every image token's feature by the mean feature of its image: the loss then
     tells how much the model relies on what is where in the picture (`image_gain` in the train log).
+    ground_weight > 0 adds the grounding-attention loss (see `grounding_loss`) of decoder layer
+    `ground_layer` (-1: the middle one); `ground_mass` in the stats is logged either way, and
+    stats["loss"] is the cross-entropy alone.
     """
     dev = model.device
     feats = model.encode_images(batch.pixel_values.to(dev), batch.grids)
@@ -120,8 +177,15 @@ def joint_loss(model, batch: Batch, coord_sigma: float = 0.0, blind: bool = Fals
         sizes = [h * w // (kh * kw) for h, w in batch.grids]  # merged tokens per image
         feats = torch.cat([f.mean(0, keepdim=True).expand_as(f) for f in feats.split(sizes)])
     ids = batch.ids.to(dev)
-    hidden = model.language_model.model(model.embed(ids, feats), batch.positions.to(dev), batch.mask.to(dev),
-                                        NoCache())
+    layers = model.language_model.model.layers
+    seen = {}
+    hook = layers[ground_layer if ground_layer >= 0 else len(layers) // 2].self_attn.register_forward_pre_hook(
+        lambda module, args: seen.update(module=module, x=args[0], cos=args[1], sin=args[2]))
+    try:
+        hidden = model.language_model.model(model.embed(ids, feats), batch.positions.to(dev), batch.mask.to(dev),
+                                            NoCache())
+    finally:
+        hook.remove()
     logits = model.language_model.logits(hidden[batch.target_rows.to(dev)])
     targets = batch.target_ids.to(dev)
     tokens = model.cfg.tokens
@@ -130,18 +194,45 @@ def joint_loss(model, batch: Batch, coord_sigma: float = 0.0, blind: bool = Fals
         per_row = torch.sum(-soft * F.log_softmax(logits, dim=-1), dim=-1)
     else:
         per_row = F.cross_entropy(logits, targets, reduction="none")
-    loss = per_row.mean()
+    loss = lm_loss = per_row.mean()
+    ground = grounding_loss(seen, batch) if len(batch.ground_rows) else None
+    if ground is not None and ground_weight > 0:
+        loss = loss + ground_weight * ground
     with torch.no_grad():
         is_block = batch.is_block_target.to(dev)
         correct = logits.argmax(-1) == targets
-        stats = {"loss": float(loss), "ntp_loss": float(per_row[~is_block].mean()),
+        stats = {"loss": float(lm_loss), "ntp_loss": float(per_row[~is_block].mean()),
                  "mtp_loss": float(per_row[is_block].mean()), "ntp_acc": float(correct[~is_block].float().mean()),
                  "mtp_acc": float(correct[is_block].float().mean()), "tokens": int(targets.numel())}
         is_coord = (targets >= tokens.coord_start) & (targets <= tokens.coord_end)
         if is_coord.any():  # localisation, which the loss hides: how far the best coordinate bin is off
             best = logits[is_coord, tokens.coord_start:tokens.coord_end + 1].argmax(-1)
             stats["coord_err_bins"] = float((best - (targets[is_coord] - tokens.coord_start)).abs().float().mean())
+        if ground is not None:
+            stats["ground_mass"] = float(torch.exp(-ground))
     return loss, stats
+
+
+def grounding_loss(seen: dict, batch: Batch) -> torch.Tensor:
+    """-log of the attention mass that head 0 of the hooked layer puts on the image tokens along the
+    edge (or at the point) whose coordinate each grounding row predicts (mean over rows).
+
+    A training aid for models trained from scratch: without it, attention over the image stayed
+    uniform and the decoder learned to ignore the picture (tools/train_demo_model.sh). Attention
+    and values must both be right before either gets a useful gradient; this hands the attention
+    half its answer, so the value path sees the right tokens from the first steps.
+    """
+    attn, x, cos, sin = seen["module"], seen["x"], seen["cos"], seen["sin"]
+    dev, hd = x.device, attn.head_dim
+    rows = batch.ground_rows.to(dev)
+    q = attn.q_proj(x[rows])[:, :hd][None]  # head 0 reads key/value head 0
+    k = attn.k_proj(x)[:, :hd][None]
+    q, k = apply_rope(q, cos[rows], sin[rows])[0], apply_rope(k, cos, sin)[0]
+    scores = (q @ k.T) / hd ** 0.5
+    scores = scores.masked_fill(~batch.mask.to(dev)[rows], float("-inf"))
+    logp = torch.log_softmax(scores.float(), dim=-1)
+    on_target = torch.logsumexp(logp.masked_fill(~batch.ground_keys.to(dev), float("-inf")), dim=-1)
+    return -on_target.mean()
 
 
 def _soft_targets(targets: torch.Tensor, vocab: int, tokens: TokenIds, sigma: float) -> torch.Tensor:

@@ -124,8 +124,17 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
         model.vision_model.requires_grad_(False)
     processor = Processor.from_pretrained(out, model.cfg)
     params = {p: n for n, p in model.named_parameters() if p.requires_grad}
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
+    embedding = model.language_model.model.embed_tokens.weight
+    if cfg.freeze_coord_embeddings:
+        # Adam moves every row by ~lr per step whatever its gradient's size: that noise buried the
+        # small initial coordinate code within a few hundred steps, and with it the readout (the
+        # embedding also leaves weight decay, which would shrink the frozen rows)
+        t = model.cfg.tokens
+        coord_rows = torch.zeros(embedding.shape[0], 1, dtype=torch.bool, device=embedding.device)
+        coord_rows[t.coord_start:t.coord_end + 1] = True
+        embedding.register_hook(lambda g: g.masked_fill(coord_rows, 0.0))
+    decay = [p for p in params if p.dim() >= 2 and not (cfg.freeze_coord_embeddings and p is embedding)]
+    no_decay = [p for p in params if all(p is not q for q in decay)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
     if start and (out / "optimizer.safetensors").exists():
@@ -149,7 +158,8 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
         batch = pack([build_example(s, processor) for s in batch_samples(cfg, step)])
-        loss, stats = joint_loss(model, batch, cfg.coord_sigma)
+        ground = cfg.ground_weight if not cfg.ground_steps or step < cfg.ground_steps else 0.0
+        loss, stats = joint_loss(model, batch, cfg.coord_sigma, ground_weight=ground)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(list(params), cfg.grad_clip)

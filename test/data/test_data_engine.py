@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from locate_ros.data import (
+    CURRICULUM_FAMILIES,
     FAMILIES,
     Sample,
     Target,
@@ -61,7 +62,7 @@ def test_generate_samples_respects_the_family_subset():
 # --- validity ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", FAMILIES + CURRICULUM_FAMILIES)
 def test_every_family_makes_valid_samples(family):
     for seed in SEEDS:
         s = make_sample(seed, 100 + seed, family)
@@ -82,6 +83,17 @@ def test_every_family_makes_valid_samples(family):
         if s.task == "detect":
             asked = [s.query] if isinstance(s.query, str) else s.query
             assert [t.label for t in s.targets] == asked, "one group per requested category, in query order"
+
+
+def test_the_curriculum_family_asks_for_one_large_shape_that_is_there_and_is_never_drawn_by_default():
+    for i in range(20):
+        s = make_sample(7, i, "single", size=(128, 160))
+        (target,) = s.targets
+        (box,) = target.boxes
+        assert [o.box for o in s.objects if f"{o.color} {o.shape}" == s.query] == [box]
+        assert min(box[2] - box[0], box[3] - box[1]) >= 0.15 * min(s.size)
+        assert_same(s, make_sample(7, i, "single", size=(128, 160)))
+    assert "single" not in {make_sample(7, i).family for i in range(200)}
 
 
 def test_dense_scenes_are_crowded_without_overlap():

@@ -83,3 +83,35 @@ def test_loss_is_finite_and_gradients_reach_every_part(tiny_checkpoint, processo
     assert torch.isfinite(loss) and stats["tokens"] == len(batch.target_ids)
     for part in (model.vision_model, model.mlp1, model.language_model):
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in part.parameters())
+
+
+def test_grounding_rows_predict_coordinates_and_point_at_their_edge_of_the_box(processor):
+    """Every grounding row predicts a coordinate (stream or block row) and its keys are the image
+    tokens along that coordinate's edge of the box (x1: the column of 28-px cells holding x1,
+    between y1 and y2); the packed batch offsets them with their example."""
+    from locate_ros.data.serialize import answer_items
+    from locate_ros.training.objective import image_cells
+
+    sample = make_sample(4, 0, family="single", size=(128, 160))
+    ex = build_example(sample, processor)
+    t = processor.config.tokens
+    targets = dict(zip(ex.target_rows, ex.target_ids))
+    assert len(ex.ground_rows) == 8  # one box: x1 y1 x2 y2, each from the stream and from its block
+    assert all(t.coord_start <= targets[r] <= t.coord_end for r in ex.ground_rows)
+    gh, gw = ex.grid_hw[0] // 2, ex.grid_hw[1] // 2
+    image_rows = [i for i, tok in enumerate(ex.ids) if tok == t.image]
+    (_, (x1, y1, x2, y2)), = [it for it in answer_items(sample) if it[0] == "box"]
+    cols = range(x1 * gw // 1000, (x2 - 1) * gw // 1000 + 1)
+    rows = range(y1 * gh // 1000, (y2 - 1) * gh // 1000 + 1)
+    edges = [{(r, cols[0]) for r in rows}, {(rows[0], c) for c in cols}, {(r, cols[-1]) for r in rows},
+             {(rows[-1], c) for c in cols}]
+    for i, keys in enumerate(ex.ground_keys):
+        cells = {divmod(image_rows.index(k), gw) for k in keys}
+        assert cells == edges[i // 2], (i, cells)
+    assert image_cells(("point", (999, 0)), (3, 4), 0) == [3]  # the top-right cell
+    other = build_example(make_sample(4, 1, family="ocr", size=(128, 160)), processor)
+    batch = pack([other, ex])
+    off = len(other.ids)
+    mine = batch.ground_rows >= off
+    assert batch.ground_keys[mine][:, :off].sum() == 0
+    assert batch.ground_keys[mine][:, off:].sum(1).tolist() == [len(k) for k in ex.ground_keys]
