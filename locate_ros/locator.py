@@ -83,7 +83,8 @@ class Locator:
         t2 = time.perf_counter()
         gen = generate(self.backend, prompt, features, self.tokens, opts, block=self.model.cfg.text.block_size,
                        logits_hook=logits_hook)
-        default_label = query if isinstance(query, str) else (query[0] if len(query) == 1 else "")
+        # the label of an answer group the model leaves unnamed: the query when there is exactly one
+        default_label = query if isinstance(query, str) else (query[0] if query and len(query) == 1 else "")
         dets = parse_detections(gen.token_ids, gen.token_probs, pre.original_wh, self.tokens, self.processor.decode,
                                 default_label=default_label.strip())
         t3 = time.perf_counter()

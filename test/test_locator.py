@@ -51,6 +51,17 @@ def test_forced_boxes_come_back_in_image_pixels_with_scores(loc, image):
         assert res.stats["boxes"] == 2 and res.stats["detections"] == 2
 
 
+def test_tasks_without_a_query_answer_with_the_labels_the_model_writes(loc, image):
+    """ocr takes no query (None): its groups are labelled by what the model writes in <ref>."""
+    tok = loc.tokens
+    word = loc.processor.tokenizer.encode("exit", add_special_tokens=False).ids
+    answer = [tok.ref_start, *word, tok.ref_end] + box_answer([(100, 250, 500, 750)], tok)
+    # slow: ForceAnswer scripts the committed stream, which has no <null> padding for a 1-token label
+    res = loc.locate(image, None, task="ocr", mode="slow", logits_hook=ForceAnswer(answer), max_new_tokens=32)
+    (det,) = res.detections
+    assert det.label == "exit" and det.box == pytest.approx((8.4, 14.0, 42.0, 42.0))
+
+
 def test_prompt_is_encoded_once_per_query(loc, image):
     loc._prompt_ids.cache_clear()
     for _ in range(3):
