@@ -5,6 +5,7 @@
 # special_tokens_map.json,chat_template.json,preprocessor_config.json,processor_config.json,
 # generation_config.json} into locate_ros/demo_model/ and it becomes the default model.
 #
+# tools/probe_model.py RUN prints the figures quoted for the h runs.
 # Attempts (2-core CPU, ~1.0-1.2 s per step of 8 packed samples, ModelSize() = 4.5M parameters):
 #   demo_s0  all families, from scratch, seed 0, --coord-sigma 4, 1250 of 4000 steps
 #   demo_s1  from demo_s0, shape families, seed 1, --coord-sigma 4, 1500 of 2500 steps
@@ -52,9 +53,10 @@
 #            keeps R^2 0.98/0.95; at 1,500 steps image_gain 0.58, coord_err_bins ~130, x1/y1
 #            (teacher-forced stream rows) correlate 0.40/0.79 with the truth (h1: -0.12/0.65).
 #            Resumed with --steps 8000 (the same command) and stopped at 7,200 (~70 CPU-minutes in
-#            all): coord_err_bins ~100, x1/y1 0.56/0.94, x2/y2 given x1/y1 1.00/0.99; greedy hybrid
-#            on 20 held-out images (seed 9000001, 128-224 px): single F1@0.5 0.46, mean F1 0.30;
-#            objects F1@0.5 0.11, mean F1 0.02; demo scene 0 (one box, near but off a square)
+#            all): coord_err_bins ~100; `python tools/probe_model.py runs/h2`: teacher-forced x1 y1
+#            x2 y2 correlate 0.70 0.77 1.00 1.00 with the truth; greedy hybrid on 20 held-out
+#            images: single F1@0.5 0.46, mean F1 0.30; objects F1@0.5 0.11, mean F1 0.02; demo
+#            scene 0 (one box, near but off a square)
 # The commands of the g runs (each --init starts a fresh optimizer and schedule):
 #   train --out runs/g0 --families single objects --image-size 128 160 --steps 3000 --lr 1e-3 \
 #         --warmup-steps 50 --ground-weight 1.0 --save-every 100 --seed 22          (stopped at 600)

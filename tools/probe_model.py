@@ -1,0 +1,66 @@
+"""Quick look at a checkpoint in training (the figures in tools/train_demo_model.sh):
+
+    python tools/probe_model.py runs/h2 [--n 20]
+
+1. the demo scene (locate_ros.cli.DEMO_SCENE) in slow, fast and hybrid mode: boxes and F1;
+2. greedy hybrid F1@0.5 and mean F1 on `n` held-out `single` and `objects` samples (EVAL_SEED);
+3. teacher-forced coordinate predictions on `single` samples: the correlation of each of x1 y1 x2 y2
+   (stream rows) with the truth, i.e. whether the model reads positions from the picture.
+"""
+import argparse
+
+import numpy as np
+import torch
+
+from locate_ros.cli import demo_scene
+from locate_ros.data.families import make_sample
+from locate_ros.evaluation import dense_f1
+from locate_ros.evaluation.run import EVAL_SEED
+from locate_ros.locator import Locator
+from locate_ros.training.objective import NoCache, build_example, pack
+
+
+def boxes_of(detections) -> np.ndarray:
+    return np.array([d.box for d in detections if d.box is not None]).reshape(-1, 4)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("model")
+    ap.add_argument("--n", type=int, default=20)
+    args = ap.parse_args()
+    loc = Locator.from_pretrained(args.model)
+    scene = demo_scene()
+    truth = np.array([b for t in scene.targets for b in t.boxes])
+    for mode in ("slow", "fast", "hybrid"):
+        pred = boxes_of(loc.locate(scene.image, scene.query, task=scene.task, mode=mode, max_new_tokens=200).detections)
+        f1 = dense_f1([pred], [truth])
+        print(f"demo scene {mode}: F1@0.5 {f1.f1_50:.2f} mean F1 {f1.mean_f1:.2f} boxes {pred.round().astype(int).tolist()}")
+    print(f"demo scene truth: {truth.astype(int).tolist()}")
+    for family in ("single", "objects"):
+        scores = []
+        for i in range(args.n):
+            s = make_sample(EVAL_SEED, i, family=family, size=(128, 224))
+            pred = boxes_of(loc.locate(s.image, s.query, task=s.task, mode="hybrid", max_new_tokens=200).detections)
+            f1 = dense_f1([pred], [np.array([b for t in s.targets for b in t.boxes]).reshape(-1, 4)])
+            scores.append((f1.f1_50, f1.mean_f1))
+        print(f"{family} hybrid ({args.n} images): F1@0.5 %.2f mean F1 %.2f" % tuple(np.mean(scores, axis=0)))
+    model, tokens = loc.model, loc.tokens
+    pred, true = [], []
+    for i in range(2 * args.n):
+        batch = pack([build_example(make_sample(EVAL_SEED, i, family="single", size=(128, 224)), loc.processor)])
+        with torch.no_grad():
+            feats = model.encode_images(batch.pixel_values.to(model.dtype), batch.grids)
+            hidden = model.language_model.model(model.embed(batch.ids, feats), batch.positions, batch.mask, NoCache())
+            logits = model.language_model.logits(hidden[batch.target_rows])
+        t = batch.target_ids
+        rows = (t >= tokens.coord_start) & (t <= tokens.coord_end) & ~batch.is_block_target
+        pred.append(logits[rows, tokens.coord_start:tokens.coord_end + 1].argmax(-1)[:4].numpy())
+        true.append((t[rows] - tokens.coord_start)[:4].numpy())
+    pred, true = np.array(pred), np.array(true)
+    corr = [np.corrcoef(pred[:, j], true[:, j])[0, 1] for j in range(4)]
+    print("teacher-forced correlation with the truth, x1 y1 x2 y2: " + " ".join(f"{c:.2f}" for c in corr))
+
+
+if __name__ == "__main__":
+    main()
