@@ -68,9 +68,8 @@ Query = Union[str, list[str], None]
 
 FAMILIES = ("objects", "dense", "referring", "text", "ocr", "layout", "gui", "pointing")
 FAMILY_WEIGHTS = {"objects": 0.22, "dense": 0.06, "referring": 0.16, "text": 0.1, "ocr": 0.08,
-                  "layout": 0.1, "gui": 0.12, "pointing": 0.16}
+                  "layout": 0.1, "gui": 0.12, "pointing": 0.16, "single": 1.0}
 CURRICULUM_FAMILIES = ("single",)
-FAMILY_WEIGHTS["single"] = 1.0
 NEGATIVE_SHARE = 0.12
 DEFAULT_SIZE = (160, 320)  # (min, max) of each image side, drawn independently for width and height
 DENSE_SIZE = (320, 448)  # dense scenes need room for 120 legible instances
@@ -320,9 +319,9 @@ def _objects(rng: np.random.Generator, size: tuple[int, int]) -> _Drawn:
 def _single(rng: np.random.Generator, size: tuple[int, int]) -> _Drawn:
     canvas = Canvas(background(rng, size))
     count = int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2]))
-    specs = [(str(s), str(c), 0) for s, c in zip(rng.choice(SHAPES, count), rng.choice(list(COLORS), count, replace=False))]
     short = min(size)
-    specs = [(s, c, int(rng.integers(round(0.2 * short), round(0.45 * short) + 1))) for s, c, _ in specs]
+    specs = [(str(s), str(c), int(rng.integers(round(0.2 * short), round(0.45 * short) + 1)))
+             for s, c in zip(rng.choice(SHAPES, count), rng.choice(list(COLORS), count, replace=False))]
     instances = _paint_shapes(rng, canvas, specs, max_overlap=0.0, gap=4)
     asked = _pick(rng, instances)
     category = f"{asked.color} {asked.shape}"

@@ -133,8 +133,11 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
         coord_rows = torch.zeros(embedding.shape[0], 1, dtype=torch.bool, device=embedding.device)
         coord_rows[t.coord_start:t.coord_end + 1] = True
         embedding.register_hook(lambda g: g.masked_fill(coord_rows, 0.0))
-    decay = [p for p in params if p.dim() >= 2 and not (cfg.freeze_coord_embeddings and p is embedding)]
-    no_decay = [p for p in params if all(p is not q for q in decay)]
+    def decays(p) -> bool:
+        return p.dim() >= 2 and not (cfg.freeze_coord_embeddings and p is embedding)
+
+    decay = [p for p in params if decays(p)]
+    no_decay = [p for p in params if not decays(p)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
     if start and (out / "optimizer.safetensors").exists():
