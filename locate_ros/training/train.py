@@ -6,9 +6,14 @@
 
 From scratch it learns a small tokenizer from the data engine's text and builds the model with
 `ModelSize`; with --init it fine-tunes an existing checkpoint with that checkpoint's tokenizer.
+    python -m locate_ros.training.train --out runs/lora --init /path/to/checkpoint --lora-rank 8 --freeze-vision
+
 Every `save_every` steps --out holds a loadable checkpoint (config.json, model.safetensors,
 tokenizer and processor files) plus `optimizer.safetensors` and `trainer_state.json`, from which
-the run resumes bit-exactly (the data stream is indexed by step). `train_log.jsonl` gets a line of
+the run resumes bit-exactly (the data stream is indexed by step). With --lora-rank the decoder's
+weights stay frozen and low-rank adapters train instead (locate_ros.training.lora); the checkpoint
+holds the merged weights (release layout) and `lora.safetensors` the adapters; resuming reloads the
+--init checkpoint as the base, so it must stay where it was. `train_log.jsonl` gets a line of
 losses and accuracies every `log_every` steps. Uses CUDA when present.
 """
 from __future__ import annotations
@@ -28,6 +33,7 @@ from ..model.checkpoint import SIDE_FILES, load_model, save_pretrained
 from ..processing import Processor, build_question
 from ..testing.tiny import golden_dir
 from .config import ModelSize, TrainConfig, init_model, model_config
+from .lora import LoRA
 from .objective import build_example, joint_loss, pack
 from .tokenizer import build_tokenizer
 
@@ -101,18 +107,23 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
     out = Path(out)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     state_file = out / "trainer_state.json"
-    start, prior_s = 0, 0.0
-    if state_file.exists():  # resume
+    start, prior_s, lora_base = 0, 0.0, None
+    resuming = state_file.exists()
+    if resuming:
         state = json.loads(state_file.read_text())
         cfg = TrainConfig(**{**state["train_config"], "steps": cfg.steps, "image_size": tuple(state["train_config"]["image_size"]),
                              "families": tuple(state["train_config"]["families"]) if state["train_config"]["families"] else None})
-        model, start, prior_s = load_model(out, device=device, dtype=torch.float32), state["step"], state["elapsed_s"]
+        start, prior_s, lora_base = state["step"], state["elapsed_s"], state.get("lora_base")
+        model = load_model(out, device=device, dtype=torch.float32)
     elif init is not None:
         model = load_model(init, device=device, dtype=torch.float32)
         out.mkdir(parents=True, exist_ok=True)
         for name in SIDE_FILES:
             if (Path(init) / name).exists():
                 shutil.copy(Path(init) / name, out / name)
+        lora_base = str(Path(init).resolve()) if cfg.lora_rank else None
+    elif cfg.lora_rank:
+        raise ValueError("--lora-rank adapts an existing checkpoint: give it with --init")
     else:
         tok = build_tokenizer(tokenizer_corpus(cfg.seed, cfg.tokenizer_samples))
         write_side_files(tok, out)
@@ -122,10 +133,21 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
     model.train().requires_grad_(True)
     if cfg.freeze_vision:
         model.vision_model.requires_grad_(False)
+    lora = None
+    if cfg.lora_rank:
+        model.language_model.requires_grad_(False)
+        lora = LoRA(model.language_model.model.layers, cfg.lora_rank, cfg.seed)
+        if resuming:  # the checkpoint holds merged projections: put the base's back, then its adapters
+            from safetensors.torch import load_file
+
+            lora.restore_base(load_model(lora_base, device=device, dtype=torch.float32).language_model.model.layers)
+            lora.load_state_dict(load_file(str(out / "lora.safetensors"), device=device))
     processor = Processor.from_pretrained(out, model.cfg)
     params = {p: n for n, p in model.named_parameters() if p.requires_grad}
+    if lora is not None:
+        params.update({p: f"lora.{n}" for n, p in lora.named_parameters()})
     embedding = model.language_model.model.embed_tokens.weight
-    if cfg.freeze_coord_embeddings:
+    if cfg.freeze_coord_embeddings and embedding.requires_grad:
         # Adam moves every row by ~lr per step whatever its gradient's size: that noise buried the
         # small initial coordinate code within a few hundred steps, and with it the readout (the
         # embedding also leaves weight decay, which would shrink the frozen rows)
@@ -145,10 +167,18 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
 
     def save(step: int, elapsed: float) -> None:
         model.eval()
-        save_pretrained(model, out)
+        if lora is None:
+            save_pretrained(model, out)
+        else:
+            from safetensors.torch import save_file
+
+            with lora.merged():
+                save_pretrained(model, out)
+            save_file({k: v.detach().cpu().contiguous() for k, v in lora.state_dict().items()}, str(out / "lora.safetensors"))
         save_optimizer(opt, params, out / "optimizer.safetensors")
         state_file.write_text(json.dumps({"step": step, "train_config": dataclasses.asdict(cfg),
-                                          "model_size": dataclasses.asdict(size), "elapsed_s": prior_s + elapsed}, indent=1))
+                                          "model_size": dataclasses.asdict(size), "elapsed_s": prior_s + elapsed,
+                                          "lora_base": lora_base}, indent=1))
         model.train()
 
     from tqdm import tqdm

@@ -3,39 +3,16 @@ import json
 
 import numpy as np
 
-import pytest
 import torch
 from safetensors.torch import load_file
 
 from locate_ros.data import make_sample
 from locate_ros.model import load_model
-from locate_ros.processing import Processor
 from locate_ros.training.config import ModelSize, TrainConfig
-from locate_ros.training.objective import build_example, joint_loss, pack
 from locate_ros.training.tokenizer import NONE_WORD, build_tokenizer, token_ids_config
 from locate_ros.training.train import train
 
-CFG = TrainConfig(steps=40, examples_per_step=2, lr=3e-3, warmup_steps=5, families=("objects", "pointing"),
-                  image_size=(128, 160), save_every=1000, log_every=5, coord_sigma=2.0, seed=3, tokenizer_samples=200)
-
-
-def fixed_batch_loss(ckpt) -> float:
-    model = load_model(ckpt)
-    proc = Processor.from_pretrained(ckpt, model.cfg)
-    batch = pack([build_example(make_sample(777, i, family="objects", size=(128, 160)), proc) for i in range(3)])
-    with torch.no_grad():
-        return joint_loss(model, batch)[0].item()
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """Step 0 (the initialisation) and step 40 of one run."""
-    d = tmp_path_factory.mktemp("run")
-    train(d / "run", CFG, ModelSize.tiny(), progress=False, stop_after=0)
-    init_loss = fixed_batch_loss(d / "run")
-    train(d / "run", CFG, ModelSize.tiny(), progress=False)
-    return d / "run", init_loss
-
+from .base_run import CFG, fixed_batch_loss
 
 def test_training_lowers_the_loss_on_a_fixed_batch(trained):
     run, init_loss = trained
