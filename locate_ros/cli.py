@@ -3,24 +3,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 BUNDLED_MODEL = Path(__file__).resolve().parent / "demo_model"
-RANDOM_MODEL_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "locate_ros" / "tiny-golden"
 DEMO_SCENE = {"seed": 2026, "index": 0, "family": "objects", "size": (192, 256)}  # the demo picture
 
 
 def default_model_path() -> Path:
-    """The checkpoint used when none is given (node, CLI demo): the bundled demo model, trained on the
-    data engine, once one is committed under locate_ros/demo_model; until then the tiny RANDOM golden
-    checkpoint, rebuilt from its seed into the user cache (it runs end to end but finds nothing)."""
-    if (BUNDLED_MODEL / "config.json").is_file():
-        return BUNDLED_MODEL
-    from .testing.tiny import build_tiny_checkpoint
-
-    return build_tiny_checkpoint(RANDOM_MODEL_CACHE)
+    """The checkpoint used when none is given (node, CLI demo): the demo model bundled with the package
+    (trained on the data engine, tools/train_demo_model.sh)."""
+    if not (BUNDLED_MODEL / "config.json").is_file():
+        raise FileNotFoundError(f"the bundled demo checkpoint is missing from {BUNDLED_MODEL} (an install without "
+                                "the package data?): reinstall locate_ros, or give a checkpoint with --model / model_path")
+    return BUNDLED_MODEL
 
 
 def demo_scene():

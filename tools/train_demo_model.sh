@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# Training the bundled demo checkpoint (locate_ros/demo_model): the current candidate recipe, and the
-# record of every attempt so far. NONE OF THEM LOCALISES YET (see README "Status"); when one does,
-# copy its runs/<name>/{config.json,model.safetensors,tokenizer.json,tokenizer_config.json,
+# Training the bundled demo checkpoint (locate_ros/demo_model): its recipe, and the record of every
+# attempt. To replace the bundled model with a better run, copy its runs/<name>/{config.json,model.safetensors,tokenizer.json,tokenizer_config.json,
 # special_tokens_map.json,chat_template.json,preprocessor_config.json,processor_config.json,
 # generation_config.json} into locate_ros/demo_model/ and it becomes the default model.
 #
@@ -57,6 +56,22 @@
 #            x2 y2 correlate 0.70 0.77 1.00 1.00 with the truth; greedy hybrid on 20 held-out
 #            images: single F1@0.5 0.46, mean F1 0.30; objects F1@0.5 0.11, mean F1 0.02; demo
 #            scene 0 (one box, near but off a square)
+#   k0       from h2 (7,200 steps) on `objects` alone, 144-256 px, lr 5e-4, seed 31, stopped at 1,600
+#            of 4,800 steps: coord_err_bins flat at ~130. Teacher-forced on held-out `objects`, the
+#            first box's x1 was off by 257 bins on average (chance) while y1 given x1 was off by 60:
+#            with answers in raster order (y1, then x1) the model had to find the topmost instance
+#            and write its x, a choice on one axis and an answer on the other in one token.
+#   k1       as k0 with answers in column order (x1, then y1; the data engine's order since): the
+#            choice of the next instance is made on the coordinate being written. seed 32, 4,000
+#            steps (~55 min): x1 error 257 -> 115 bins at 1,000 steps; at 4,000 steps held-out
+#            `objects` hybrid F1@0.5 0.22 (20 images; h2: ~0.1), demo scene hybrid F1@0.5 0.33
+#   k2       k1 resumed with --steps 5600 (the schedule's tail re-opened to 1.6e-4 and decayed again),
+#            1,600 steps (25 min): held-out `objects` hybrid F1@0.5 0.22 (20 images, as k1), demo
+#            scene fast/hybrid F1@0.5 0.62 (4 of 5 squares, 8 boxes); slow mode answers None on
+#            everything (flat first-coordinate distribution, ~0.004 per bin, loses to the None token)
+# The bundled checkpoint (locate_ros/demo_model) is k2 at step 5,600: h2 as below (its first 4,000 steps at
+# --steps 4000, then the same command with --steps 8000 --stop-after 3200; trained at commit fad0e9e,
+# when answers were in raster order, which only its 18% `objects` samples see), then k1 and k2.
 # The commands of the g runs (each --init starts a fresh optimizer and schedule):
 #   train --out runs/g0 --families single objects --image-size 128 160 --steps 3000 --lr 1e-3 \
 #         --warmup-steps 50 --ground-weight 1.0 --save-every 100 --seed 22          (stopped at 600)
@@ -71,6 +86,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ros_env.sh 2>/dev/null || source .venv/bin/activate
-python -m locate_ros.training.train --out runs/h2 --families single objects --image-size 128 224 \
+# h2 (git checkout fad0e9e first to reproduce it bit-exactly: answers were in raster order then)
+TRAIN="python -m locate_ros.training.train"
+$TRAIN --out runs/h2 --families single objects --image-size 128 224 \
     --steps 4000 --examples-per-step 8 --lr 1e-3 --warmup-steps 50 --coord-sigma 0 --ground-weight 1.0 \
     --freeze-coord-embeddings --freeze-vision --save-every 100 --log-every 10 --seed 30
+$TRAIN --out runs/h2 --steps 8000 --stop-after 3200      # resumed: steps 4,000-7,200 (~35 min)
+# k1: `objects` alone, answers in column order (~70 min)
+$TRAIN --out runs/k1 --init runs/h2 --families objects --image-size 144 256 \
+    --steps 4000 --examples-per-step 8 --lr 5e-4 --warmup-steps 50 --coord-sigma 0 --ground-weight 1.0 \
+    --freeze-coord-embeddings --freeze-vision --save-every 200 --log-every 10 --seed 32
+# k2: k1 resumed with a longer schedule (~25 min)
+cp -r runs/k1 runs/k2
+$TRAIN --out runs/k2 --steps 5600
+mkdir -p locate_ros/demo_model
+for f in config.json model.safetensors tokenizer.json tokenizer_config.json special_tokens_map.json \
+         chat_template.json preprocessor_config.json processor_config.json generation_config.json; do
+    cp runs/k2/$f locate_ros/demo_model/
+done

@@ -22,8 +22,12 @@ image does not hold; the answer is then a negative group, `<ref>label</ref><box>
 Answer order, which the model learns and every decoder reproduces:
   * groups (Targets) in query order (detect: the order of the requested categories), or reading
     order for ocr (lines top to bottom, words left to right);
-  * inside a group, boxes or points in raster order of their quantised top-left corner (y1, then
-    x1; points by y, then x): deterministic, and learnable from the image alone.
+  * inside a group, boxes or points in column order of their quantised top-left corner (x1, then
+    y1; points by x, then y): deterministic, and learnable from the image alone. The first token of
+    each box is x1, so the model's choice of the next instance ("the leftmost one not yet written")
+    is made on the very coordinate it writes; with raster order (y1 first) it had to find the
+    topmost instance and write its x, and teacher-forced x1 stayed at chance (run k0 in
+    tools/train_demo_model.sh) while y1 given x1 was within ~60 bins.
 
 Every sample is a pure function of (seed, index, family, size): one numpy Generator seeded with
 [seed, index] makes every random choice, in a fixed order. Boxes are tight bounds of the visible
@@ -203,15 +207,15 @@ def _family_at(u: float, families: tuple[str, ...]) -> str:
 
 def _box_target(label: str, boxes: Sequence[Box], size: tuple[int, int]) -> Target:
     w, h = size
-    ordered = sorted(boxes, key=lambda b: (quantize(b[1], h), quantize(b[0], w)))
+    ordered = sorted(boxes, key=lambda b: (quantize(b[0], w), quantize(b[1], h)))
     return Target(label, boxes=tuple(tuple(float(v) for v in b) for b in ordered))
 
 
 def _point_target(label: str, boxes: Sequence[Box], size: tuple[int, int]) -> Target:
-    """The centre of each box, in raster order (with the boxes, as `regions`)."""
+    """The centre of each box, in column order (with the boxes, as `regions`)."""
     w, h = size
     pairs = sorted((((b[0] + b[2]) / 2, (b[1] + b[3]) / 2), tuple(float(v) for v in b)) for b in boxes)
-    pairs.sort(key=lambda pb: (quantize(pb[0][1], h), quantize(pb[0][0], w)))
+    pairs.sort(key=lambda pb: (quantize(pb[0][0], w), quantize(pb[0][1], h)))
     return Target(label, points=tuple(p for p, _ in pairs), regions=tuple(b for _, b in pairs))
 
 

@@ -3,9 +3,9 @@
     LOCATE_ROS_LOCALHOST=1 source scripts/ros_env.sh && python -m locate_ros.ros.demo [--frames 5]
 
 Publishes the bundled test image at `--rate` Hz with a continuous command, prints every answer, and
-saves the node's annotated debug image. Without `--model` the node uses the bundled tiny RANDOM
-checkpoint: the whole path runs (lifecycle, conversion, vision, Parallel Box Decoding, messages),
-but random weights find nothing, so the answers are empty until a trained demo checkpoint exists.
+saves the node's annotated debug image. Without `--model` the node uses the bundled demo checkpoint
+(locate_ros/demo_model, a small model trained on the data engine) and, on the demo scene, scores its
+last answer against the ground truth.
 Stays on loopback (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, a random ROS_DOMAIN_ID) unless told
 otherwise by the environment.
 """

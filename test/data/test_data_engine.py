@@ -77,9 +77,9 @@ def test_every_family_makes_valid_samples(family):
                 assert x2 - x1 >= 6 and y2 - y1 >= 6
             for x, y in t.points:
                 assert 0 <= x <= w and 0 <= y <= h
-            corners = [quantize(b[1], h) * 2000 + quantize(b[0], w) for b in t.boxes]
-            corners += [quantize(p[1], h) * 2000 + quantize(p[0], w) for p in t.points]
-            assert corners == sorted(corners), "boxes and points go in raster order"
+            corners = [quantize(b[0], w) * 2000 + quantize(b[1], h) for b in t.boxes]
+            corners += [quantize(p[0], w) * 2000 + quantize(p[1], h) for p in t.points]
+            assert corners == sorted(corners), "boxes and points go in column order (x, then y)"
         if s.task == "detect":
             asked = [s.query] if isinstance(s.query, str) else s.query
             assert [t.label for t in s.targets] == asked, "one group per requested category, in query order"
