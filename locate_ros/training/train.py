@@ -2,12 +2,11 @@
 
     python -m locate_ros.training.train --out runs/demo --steps 3000            # from scratch
     python -m locate_ros.training.train --out runs/ft --init /path/to/checkpoint --freeze-vision
+    python -m locate_ros.training.train --out runs/lora --init /path/to/checkpoint --lora-rank 8 --freeze-vision
     (run the same command again to resume from the newest checkpoint in --out)
 
 From scratch it learns a small tokenizer from the data engine's text and builds the model with
 `ModelSize`; with --init it fine-tunes an existing checkpoint with that checkpoint's tokenizer.
-    python -m locate_ros.training.train --out runs/lora --init /path/to/checkpoint --lora-rank 8 --freeze-vision
-
 Every `save_every` steps --out holds a loadable checkpoint (config.json, model.safetensors,
 tokenizer and processor files) plus `optimizer.safetensors` and `trainer_state.json`, from which
 the run resumes bit-exactly (the data stream is indexed by step). With --lora-rank the decoder's
