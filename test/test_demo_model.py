@@ -14,7 +14,7 @@ from locate_ros.evaluation import dense_f1
 # Measured on the development machine (`python tools/probe_model.py locate_ros/demo_model`): fast and
 # hybrid find 4 of the 5 squares with 8 boxes, F1@0.5 0.62; the floor allows one match to flip.
 # Slow mode is not asserted because this early checkpoint answers `<box>None</box>` there: its
-# first-coordinate distribution is still so flat (~0.004 per bin) that the single None token wins
+# first-coordinate distribution is still so flat (under 0.01 per bin) that the single None token wins
 # the greedy argmax (see README, Status).
 MIN_F1_50 = {"fast": 0.45, "hybrid": 0.45}
 

@@ -64,11 +64,12 @@
 #   k1       as k0 with answers in column order (x1, then y1; the data engine's order since): the
 #            choice of the next instance is made on the coordinate being written. seed 32, 4,000
 #            steps (~55 min): x1 error 257 -> 115 bins at 1,000 steps; at 4,000 steps held-out
-#            `objects` hybrid F1@0.5 0.22 (20 images; h2: ~0.1), demo scene hybrid F1@0.5 0.33
+#            `objects` hybrid per-image F1@0.5 0.22 (20 images; h2: ~0.1), demo scene hybrid F1@0.5 0.33
 #   k2       k1 resumed with --steps 5600 (the schedule's tail re-opened to 1.6e-4 and decayed again),
-#            1,600 steps (25 min): held-out `objects` hybrid F1@0.5 0.22 (20 images, as k1), demo
-#            scene fast/hybrid F1@0.5 0.62 (4 of 5 squares, 8 boxes); slow mode answers None on
-#            everything (flat first-coordinate distribution, ~0.004 per bin, loses to the None token)
+#            1,600 steps (25 min): held-out `objects` hybrid per-image F1@0.5 0.22 (20 images, as k1;
+#            the evaluation command on 82 images, COCO protocol: F1@0.5 0.15, mean F1 0.06), demo
+#            scene fast/hybrid F1@0.5 0.62 (4 of 5 squares, 8 boxes); slow mode finds nothing on
+#            `objects` (flat first-coordinate distribution, under 0.01 per bin, loses to the None token)
 # The bundled checkpoint (locate_ros/demo_model) is k2 at step 5,600: h2 as below (its first 4,000 steps at
 # --steps 4000, then the same command with --steps 8000 --stop-after 3200; trained at commit fad0e9e,
 # when answers were in raster order, which only its 18% `objects` samples see), then k1 and k2.
