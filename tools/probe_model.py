@@ -18,7 +18,7 @@ from locate_ros.data.families import make_sample
 from locate_ros.evaluation import dense_f1
 from locate_ros.evaluation.run import EVAL_SEED
 from locate_ros.locator import Locator
-from locate_ros.training.objective import NoCache, build_example, pack
+from locate_ros.training.objective import build_example, pack, target_logits
 
 
 def boxes_of(detections) -> np.ndarray:
@@ -60,15 +60,14 @@ def teacher_forced_coordinate_errors(loc: Locator, family: str, n: int) -> np.nd
     for i in range(n):
         batch = pack([build_example(make_sample(EVAL_SEED, i, family=family, size=(128, 224)), loc.processor)])
         with torch.no_grad():
-            feats = model.encode_images(batch.pixel_values.to(model.dtype), batch.grids)
-            hidden = model.language_model.model(model.embed(batch.ids, feats), batch.positions, batch.mask, NoCache())
-            logits = model.language_model.logits(hidden[batch.target_rows])
+            logits = target_logits(model, batch)
         t = batch.target_ids
         rows = (t >= tokens.coord_start) & (t <= tokens.coord_end) & ~batch.is_block_target
         pred = logits[rows, tokens.coord_start:tokens.coord_end + 1].argmax(-1)
         err = (pred - (t[rows] - tokens.coord_start)).abs().numpy()
         out.append(err[: len(err) // 4 * 4].reshape(-1, 4))  # points (2 tokens) only in other families
     return np.concatenate(out)
+
 
 if __name__ == "__main__":
     main()

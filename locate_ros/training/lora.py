@@ -52,9 +52,8 @@ class LoRA(nn.Module):
         """Copy the targets' weights from `base_decoder` (the same decoder before adaptation): a saved
         run holds W + delta, so resuming puts W back before loading the adapters."""
         with torch.no_grad():
-            for name, module in base_decoder.named_modules():
-                if name.replace(".", "__") in self.targets:
-                    self.targets[name.replace(".", "__")].weight.copy_(module.weight)
+            for key, module in self.targets.items():
+                module.weight.copy_(base_decoder.get_submodule(key.replace("__", ".")).weight)
 
     def delta(self, key: str) -> torch.Tensor:
         """The adapter's weight update (alpha / r) B A for target `key`."""

@@ -160,6 +160,20 @@ class NoCache:
         return k, v
 
 
+def target_logits(model, batch: Batch, blind: bool = False) -> torch.Tensor:
+    """The logits of every row with a target (stream and block rows, in `batch.target_ids` order),
+    from one teacher-forced forward of the packed batch; `blind` as in `joint_loss`."""
+    dev = model.device
+    feats = model.encode_images(batch.pixel_values.to(dev), batch.grids)
+    if blind:
+        kh, kw = model.cfg.vision.merge_kernel_size
+        sizes = [h * w // (kh * kw) for h, w in batch.grids]  # merged tokens per image
+        feats = torch.cat([f.mean(0, keepdim=True).expand_as(f) for f in feats.split(sizes)])
+    hidden = model.language_model.model(model.embed(batch.ids.to(dev), feats), batch.positions.to(dev),
+                                        batch.mask.to(dev), NoCache())
+    return model.language_model.logits(hidden[batch.target_rows.to(dev)])
+
+
 def joint_loss(model, batch: Batch, coord_sigma: float = 0.0, blind: bool = False, ground_weight: float = 0.0,
                ground_layer: int = -1) -> tuple[torch.Tensor, dict]:
     """Mean cross-entropy over the answer's next tokens and the blocks' targets, with per-kind stats.
@@ -171,22 +185,14 @@ def joint_loss(model, batch: Batch, coord_sigma: float = 0.0, blind: bool = Fals
     stats["loss"] is the cross-entropy alone.
     """
     dev = model.device
-    feats = model.encode_images(batch.pixel_values.to(dev), batch.grids)
-    if blind:
-        kh, kw = model.cfg.vision.merge_kernel_size
-        sizes = [h * w // (kh * kw) for h, w in batch.grids]  # merged tokens per image
-        feats = torch.cat([f.mean(0, keepdim=True).expand_as(f) for f in feats.split(sizes)])
-    ids = batch.ids.to(dev)
     layers = model.language_model.model.layers
     seen = {}
     hook = layers[ground_layer if ground_layer >= 0 else len(layers) // 2].self_attn.register_forward_pre_hook(
         lambda module, args: seen.update(module=module, x=args[0], cos=args[1], sin=args[2]))
     try:
-        hidden = model.language_model.model(model.embed(ids, feats), batch.positions.to(dev), batch.mask.to(dev),
-                                            NoCache())
+        logits = target_logits(model, batch, blind)
     finally:
         hook.remove()
-    logits = model.language_model.logits(hidden[batch.target_rows.to(dev)])
     targets = batch.target_ids.to(dev)
     tokens = model.cfg.tokens
     if coord_sigma > 0:
