@@ -2,9 +2,10 @@
 
     python -m locate_ros.evaluation.run --model DIR [--n 300] [--dense 30] [--modes slow fast hybrid]
 
-Prints one JSON. The held-out set is data-engine stream `--seed` (the trainer uses other seeds):
-`--n` samples drawn across all families at `--image-size`, plus `--dense` dense scenes (50-120
-objects) at the dense family's own size. Scoring follows the paper (`metrics`):
+Prints one JSON, ending with `goals`: the demo model's targets, each with its value and whether
+it is met. The held-out set is data-engine stream `--seed` (the trainer uses other seeds): `--n`
+samples drawn across all families at `--image-size`, plus `--dense` dense scenes (50-120 objects)
+at the dense family's own size. Scoring follows the paper (`metrics`):
 - objects: the COCO protocol (category-aware; predictions of categories absent from the image are
   dropped), mean F1 over IoU 0.50:0.05:0.95 and F1@0.5;
 - dense, referring, text, ocr, layout, gui: the per-image protocol (category-agnostic);
@@ -26,6 +27,12 @@ from ..data.families import FAMILIES, Sample, make_sample
 from .metrics import coco_f1, dense_f1, point_hit_rate
 
 EVAL_SEED = 9_000_001  # never a training seed
+
+# The demo model's goals (issue 4), checked by `goals` on every report with all three modes
+SLOW_OBJECTS_MEAN_F1 = 0.6  # slow mode, objects family, COCO protocol
+FAST_TOLERANCE = 0.02  # fast may trail slow's objects mean F1 by at most 2 points ...
+HYBRID_TOLERANCE = 0.01  # ... hybrid by at most 1
+DENSE_SPEEDUP = 3.0  # hybrid boxes/s over slow on the dense scenes
 
 
 def held_out_set(seed: int, n: int, dense: int, image_size: tuple[int, int]) -> list[Sample]:
@@ -110,7 +117,31 @@ def evaluate(model_path: str, seed: int = EVAL_SEED, n: int = 300, dense: int = 
                 report[f"objects_f1_{mode}_minus_slow"] = obj(mode) - obj("slow")
             if mode in m and "dense_boxes_per_s" in m["slow"]:
                 report[f"dense_bps_{mode}_over_slow"] = m[mode]["dense_boxes_per_s"] / max(m["slow"]["dense_boxes_per_s"], 1e-9)
+    report["goals"] = goals(report)
     return report
+
+
+def goals(report: dict) -> dict:
+    """Each goal with its measured value and whether it is met; a goal the report cannot decide
+    (a mode, the objects family or the dense scenes missing) is left out. The speed-up counts only
+    when slow mode found boxes on the dense scenes: against a slow mode that answers nothing, any
+    ratio is meaningless."""
+    m = report["modes"]
+    obj = {mode: e["families"].get("objects", {}).get("mean_f1") for mode, e in m.items()}
+    out = {}
+    if obj.get("slow") is not None:
+        out["slow_objects_mean_f1"] = {"value": obj["slow"], "goal": f">= {SLOW_OBJECTS_MEAN_F1}",
+                                       "met": obj["slow"] >= SLOW_OBJECTS_MEAN_F1}
+        for mode, tolerance in (("fast", FAST_TOLERANCE), ("hybrid", HYBRID_TOLERANCE)):
+            if obj.get(mode) is not None:
+                gap = obj[mode] - obj["slow"]
+                out[f"{mode}_minus_slow_objects_mean_f1"] = {"value": gap, "goal": f">= -{tolerance}",
+                                                           "met": gap >= -tolerance}
+    if "dense_bps_hybrid_over_slow" in report:
+        ratio = report["dense_bps_hybrid_over_slow"]
+        out["dense_bps_hybrid_over_slow"] = {"value": ratio, "goal": f">= {DENSE_SPEEDUP} with slow finding boxes",
+                                             "met": ratio >= DENSE_SPEEDUP and m["slow"]["families"]["dense"]["f1_50"] > 0}
+    return out
 
 
 def main(argv=None) -> int:

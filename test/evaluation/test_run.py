@@ -1,7 +1,7 @@
 """The evaluation command's glue: held-out set, per-family scoring, the JSON report."""
 import numpy as np
 
-from locate_ros.evaluation.run import evaluate, held_out_set, score
+from locate_ros.evaluation.run import evaluate, goals, held_out_set, score
 from locate_ros.results import Detection
 
 
@@ -43,3 +43,24 @@ def test_evaluate_reports_every_mode(tiny_checkpoint):
     for entry in report["modes"].values():
         assert {"families", "boxes_per_s", "hybrid_fallback_rate", "truncated"} <= set(entry)
         assert entry["seconds"] > 0
+    assert set(report["goals"]) == {"slow_objects_mean_f1", "hybrid_minus_slow_objects_mean_f1"}
+
+
+def _report(slow: float, fast: float, hybrid: float, slow_dense_f1: float, speedup: float) -> dict:
+    def mode(f1: float, dense_f1: float) -> dict:
+        return {"families": {"objects": {"mean_f1": f1}, "dense": {"f1_50": dense_f1}}}
+
+    return {"modes": {"slow": mode(slow, slow_dense_f1), "fast": mode(fast, 0.5), "hybrid": mode(hybrid, 0.5)},
+            "dense_bps_hybrid_over_slow": speedup}
+
+
+def test_goals_are_judged_from_the_report():
+    met = goals(_report(slow=0.65, fast=0.64, hybrid=0.66, slow_dense_f1=0.4, speedup=3.5))
+    assert set(met) == {"slow_objects_mean_f1", "fast_minus_slow_objects_mean_f1",
+                        "hybrid_minus_slow_objects_mean_f1", "dense_bps_hybrid_over_slow"}
+    assert all(g["met"] for g in met.values())
+    missed = goals(_report(slow=0.59, fast=0.565, hybrid=0.575, slow_dense_f1=0.4, speedup=2.9))
+    assert not any(g["met"] for g in missed.values())
+    assert np.isclose(missed["fast_minus_slow_objects_mean_f1"]["value"], -0.025)
+    # a speed-up over a slow mode that found nothing is no speed-up
+    assert not goals(_report(0.7, 0.7, 0.7, slow_dense_f1=0.0, speedup=9.0))["dense_bps_hybrid_over_slow"]["met"]

@@ -28,10 +28,15 @@ def test_an_interrupted_run_resumes_bit_exactly(tmp_path):
     train(tmp_path / "straight", cfg, ModelSize.tiny(), progress=False)
     train(tmp_path / "resumed", cfg, ModelSize.tiny(), progress=False, stop_after=4)
     train(tmp_path / "resumed", cfg, ModelSize.tiny(), progress=False)
-    a, b = (load_file(str(tmp_path / r / "model.safetensors")) for r in ("straight", "resumed"))
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    oa, ob = (load_file(str(tmp_path / r / "optimizer.safetensors")) for r in ("straight", "resumed"))
-    assert all(torch.equal(oa[k], ob[k]) for k in oa)
+    # batches made in worker processes are the main process's batches: the same run, bit for bit
+    train(tmp_path / "workers", cfg, ModelSize.tiny(), progress=False, data_workers=2)
+    a = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    oa = load_file(str(tmp_path / "straight" / "optimizer.safetensors"))
+    for run in ("resumed", "workers"):
+        b = load_file(str(tmp_path / run / "model.safetensors"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), run
+        ob = load_file(str(tmp_path / run / "optimizer.safetensors"))
+        assert oa.keys() == ob.keys() and all(torch.equal(oa[k], ob[k]) for k in oa), run
 
 
 def test_the_checkpoint_is_the_release_layout_and_runs_in_the_locator(trained):
