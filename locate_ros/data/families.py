@@ -164,11 +164,12 @@ class _Drawn(NamedTuple):
 
 
 def make_sample(seed: int, index: int, family: Optional[str] = None, size: Optional[tuple[int, int]] = None,
-                families: Optional[Sequence[str]] = None) -> Sample:
+                families: Optional[Sequence[str]] = None, negative_share: float = NEGATIVE_SHARE) -> Sample:
     """Sample `index` of the stream `seed`.
 
     family: the family to draw; None picks one by FAMILY_WEIGHTS among `families` (default all).
     size: (min, max) of each image side; None is the family's default (DEFAULT_SIZE, DENSE_SIZE).
+    negative_share: how often a question asks for something absent (0: never; the draws are the same).
     The family pick is the generator's first draw, made even when `family` is given, so a sample
     is the same whether its family was picked or named.
     """
@@ -182,7 +183,7 @@ def make_sample(seed: int, index: int, family: Optional[str] = None, size: Optio
     if not MIN_SIDE <= lo <= hi:
         raise ValueError(f"size {(lo, hi)}: need {MIN_SIDE} <= min <= max")
     wh = (int(rng.integers(lo, hi + 1)), int(rng.integers(lo, hi + 1)))
-    drawn = _BUILDERS[family](rng, wh)
+    drawn = _BUILDERS[family](rng, wh, negative_share)
     return Sample(drawn.image, family, drawn.task, drawn.query, drawn.targets, index, seed, drawn.objects)
 
 
@@ -224,20 +225,28 @@ def _pick(rng: np.random.Generator, items: Sequence):
 
 
 def _pick_categories(rng: np.random.Generator, present: Sequence[str], absent: Sequence[str], count: int,
-                     conflict: Callable[[str, str], bool] = str.__eq__) -> list[str]:
-    """Up to `count` categories to ask for, each absent with probability NEGATIVE_SHARE.
+                     negative_share: float, conflict: Callable[[str, str], bool] = str.__eq__) -> list[str]:
+    """Up to `count` categories to ask for, each absent with probability `negative_share`.
 
     Categories that `conflict` (would claim the same instance) are never asked together, so every
-    instance belongs to at most one answer group.
+    instance belongs to at most one answer group. When the present ones run dry an absent one is
+    asked instead; with `negative_share` 0 the question asks for fewer (an absent one only when
+    nothing present can be asked at all).
     """
     chosen: list[str] = []
     for _ in range(count):
-        negative = rng.random() < NEGATIVE_SHARE
-        for pool in (absent, present) if negative else (present, absent):  # the other one when it runs dry
+        negative = rng.random() < negative_share
+        if negative:
+            pools = (absent, present)
+        else:
+            pools = (present, absent) if negative_share > 0 else (present,)
+        for pool in pools:  # the other one when it runs dry
             pool = [c for c in pool if not any(conflict(c, other) for other in chosen)]
             if pool:
                 chosen.append(_pick(rng, pool))
                 break
+    if not chosen and absent:
+        chosen.append(_pick(rng, absent))
     return chosen
 
 
@@ -306,7 +315,7 @@ def _paint_shapes(rng: np.random.Generator, canvas: Canvas, specs: Sequence[Spec
     return tuple(Instance(shape, color, canvas.visible_box(i)) for i, shape, color in painted)
 
 
-def _objects(rng: np.random.Generator, size: tuple[int, int]) -> _Drawn:
+def _objects(rng: np.random.Generator, size: tuple[int, int], negative_share: float) -> _Drawn:
     canvas = Canvas(background(rng, size))
     specs = _shape_specs(rng, size, shapes=int(rng.integers(1, 5)), colors=int(rng.integers(1, 4)),
                          count=int(rng.integers(2, 13)), side_range=(0.08, 0.28))
@@ -314,13 +323,13 @@ def _objects(rng: np.random.Generator, size: tuple[int, int]) -> _Drawn:
     instances = _paint_shapes(rng, canvas, specs, max_overlap=0.25, gap=0)
     present, absent = _shape_categories(rng, instances)
     count = int(rng.choice([1, 2, 3], p=[0.6, 0.25, 0.15]))
-    categories = _pick_categories(rng, present, absent, count, _categories_conflict)
+    categories = _pick_categories(rng, present, absent, count, negative_share, _categories_conflict)
     targets = [_box_target(c, [o.box for o in instances if _is_a(o, c)], size) for c in categories]
     query = categories[0] if len(categories) == 1 else categories
     return _Drawn(canvas.pixels, "detect", query, targets, instances)
 
 
-def _single(rng: np.random.Generator, size: tuple[int, int]) -> _Drawn:
+def _single(rng: np.random.Generator, size: tuple[int, int], negative_share: float) -> _Drawn:
     canvas = Canvas(background(rng, size))
     count = int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2]))
     short = min(size)
@@ -332,7 +341,7 @@ def _single(rng: np.random.Generator, size: tuple[int, int]) -> _Drawn:
     return _Drawn(canvas.pixels, "detect", category, [_box_target(category, [asked.box], size)], instances)
 
 
-def _dense(rng: np.random.Generator, size: tuple[int, int]) -> _Drawn:
+def _dense(rng: np.random.Generator, size: tuple[int, int], negative_share: float) -> _Drawn:
     canvas = Canvas(background(rng, size, style=_pick(rng, ("solid", "gradient", "noise"))))
     wanted = int(rng.integers(50, 121))
     # one instance per grid cell, with ~1.3 cells per instance: the free cells break up the lattice
@@ -418,14 +427,14 @@ def _referring_expressions(instances: Sequence[Instance], size: tuple[int, int])
     return found
 
 
-def _referring(rng: np.random.Generator, size: tuple[int, int]) -> _Drawn:
+def _referring(rng: np.random.Generator, size: tuple[int, int], negative_share: float) -> _Drawn:
     canvas = Canvas(background(rng, size))
     specs = _shape_specs(rng, size, shapes=int(rng.integers(2, 4)), colors=int(rng.integers(2, 4)),
                          count=int(rng.integers(4, 10)), side_range=(0.07, 0.3))
     instances = _paint_shapes(rng, canvas, specs, max_overlap=0.0, gap=4)  # apart: relations stay clear
     found = _referring_expressions(instances, size)
     kinds = [k for k in found if found[k]]
-    if kinds and rng.random() >= NEGATIVE_SHARE:
+    if kinds and rng.random() >= negative_share:
         expression, i = _pick(rng, found[_pick(rng, kinds)])
         target = Target(expression, boxes=(instances[i].box,))
     else:  # the expression names a category the scene lacks
@@ -443,23 +452,23 @@ def _referring(rng: np.random.Generator, size: tuple[int, int]) -> _Drawn:
     return _Drawn(canvas.pixels, "ground", target.label, [target], instances)
 
 
-def _point_at_shapes(rng: np.random.Generator, size: tuple[int, int]) -> _Drawn:
+def _point_at_shapes(rng: np.random.Generator, size: tuple[int, int], negative_share: float) -> _Drawn:
     canvas = Canvas(background(rng, size))
     specs = _shape_specs(rng, size, shapes=int(rng.integers(1, 5)), colors=int(rng.integers(1, 4)),
                          count=int(rng.integers(2, 11)), side_range=(0.08, 0.25))
     instances = _paint_shapes(rng, canvas, specs, max_overlap=0.1, gap=0)
     present, absent = _shape_categories(rng, instances)
-    category = _pick_categories(rng, present, absent, 1)[0]
+    category = _pick_categories(rng, present, absent, 1, negative_share)[0]
     target = _point_target(category, [o.box for o in instances if _is_a(o, category)], size)
     return _Drawn(canvas.pixels, "point", category, [target], instances)
 
 
-def _pointing(rng: np.random.Generator, size: tuple[int, int]) -> _Drawn:
+def _pointing(rng: np.random.Generator, size: tuple[int, int], negative_share: float) -> _Drawn:
     if rng.random() < 0.35:
         pixels, elements = _gui_scene(rng, size)
         description, box = _pick(rng, elements)
         return _Drawn(pixels, "gui_point", description, [_point_target(description, [box], size)])
-    return _point_at_shapes(rng, size)
+    return _point_at_shapes(rng, size, negative_share)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -522,9 +531,9 @@ def _word_scene(rng: np.random.Generator, size: tuple[int, int]) -> tuple[Canvas
     return canvas, words
 
 
-def _text(rng: np.random.Generator, size: tuple[int, int]) -> _Drawn:
+def _text(rng: np.random.Generator, size: tuple[int, int], negative_share: float) -> _Drawn:
     canvas, words = _word_scene(rng, size)
-    if words and rng.random() >= NEGATIVE_SHARE:
+    if words and rng.random() >= negative_share:
         word, box = _pick(rng, words)
         target = Target(word, boxes=(box,))
     else:
@@ -533,7 +542,7 @@ def _text(rng: np.random.Generator, size: tuple[int, int]) -> _Drawn:
     return _Drawn(canvas.pixels, "text_ground", target.label, [target])
 
 
-def _ocr(rng: np.random.Generator, size: tuple[int, int]) -> _Drawn:
+def _ocr(rng: np.random.Generator, size: tuple[int, int], negative_share: float) -> _Drawn:
     canvas, words = _word_scene(rng, size)
     return _Drawn(canvas.pixels, "ocr", None, [Target(word, boxes=(box,)) for word, box in words])
 
@@ -573,7 +582,7 @@ def _layout_block(rng: np.random.Generator, kind: str, width: int, max_height: i
     return figure_layer(rng, figure_width, height) if height >= 20 else None
 
 
-def _layout(rng: np.random.Generator, size: tuple[int, int]) -> _Drawn:
+def _layout(rng: np.random.Generator, size: tuple[int, int], negative_share: float) -> _Drawn:
     w, h = size
     canvas = Canvas(background(rng, size, style=_pick(rng, ("solid", "gradient")), tone="light"))
     ink = contrasting_color(rng, "light")
@@ -611,7 +620,8 @@ def _layout(rng: np.random.Generator, size: tuple[int, int]) -> _Drawn:
                     cy += caption.height + gap
     present = [c for c in LAYOUT_CATEGORIES if any(kind == c for kind, _ in blocks)]
     absent = [c for c in LAYOUT_CATEGORIES if c not in present]
-    categories = _pick_categories(rng, present, absent, int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2])))
+    categories = _pick_categories(rng, present, absent, int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2])),
+                                  negative_share)
     targets = [_box_target(c, [canvas.visible_box(i) for kind, i in blocks if kind == c], size) for c in categories]
     return _Drawn(canvas.pixels, "detect", categories[0] if len(categories) == 1 else categories, targets)
 
@@ -719,13 +729,13 @@ def _gui_scene(rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.ndar
     return canvas.pixels, elements
 
 
-def _gui(rng: np.random.Generator, size: tuple[int, int]) -> _Drawn:
+def _gui(rng: np.random.Generator, size: tuple[int, int], negative_share: float) -> _Drawn:
     pixels, elements = _gui_scene(rng, size)
     description, box = _pick(rng, elements)
     return _Drawn(pixels, "gui_box", description, [Target(description, boxes=(box,))])
 
 
-_BUILDERS: dict[str, Callable[[np.random.Generator, tuple[int, int]], _Drawn]] = {
+_BUILDERS: dict[str, Callable[[np.random.Generator, tuple[int, int], float], _Drawn]] = {
     "objects": _objects,
     "single": _single,
     "dense": _dense,

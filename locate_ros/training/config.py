@@ -13,6 +13,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from ..data.families import NEGATIVE_SHARE
 from ..model.config import LocateAnythingConfig
 from ..model.locate_anything import LocateAnything
 from ..testing.tiny import golden_dir
@@ -51,6 +52,10 @@ class TrainConfig:
     seed: int = 0  # data stream and initialisation
     image_size: tuple[int, int] = (128, 224)  # (min, max) image side of the generated samples
     families: Optional[tuple[str, ...]] = None  # None = every data-engine family
+    # how often a question asks for something absent (answer None). 0 while the model cannot yet
+    # tell presence: then None, at its base rate, outweighs every one of the spread coordinate bins
+    # after `<box>`, and greedy token-by-token decoding answers None for everything
+    negative_share: float = NEGATIVE_SHARE
     ground_weight: float = 0.0  # >0: the grounding-attention aid (objective.grounding_loss), this weight
     ground_steps: int = 0  # ... for the first this many steps (0: all of them)
     freeze_vision: bool = False

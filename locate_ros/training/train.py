@@ -71,7 +71,8 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 def batch_samples(cfg: TrainConfig, step: int):
     """The samples of training step `step` (indexed, so a resumed run sees the same data)."""
     n = cfg.examples_per_step
-    return [make_sample(cfg.seed, step * n + i, size=cfg.image_size, families=cfg.families) for i in range(n)]
+    return [make_sample(cfg.seed, step * n + i, size=cfg.image_size, families=cfg.families,
+                        negative_share=cfg.negative_share) for i in range(n)]
 
 
 class StepBatches(torch.utils.data.Dataset):

@@ -20,6 +20,7 @@ from locate_ros.data import (
     quantize,
     serialize_answer,
 )
+from locate_ros.data.families import NEGATIVE_SHARE
 from locate_ros.decoding.parse import parse_detections, parse_eval_prediction
 from locate_ros.model.config import LocateAnythingConfig
 from locate_ros.processing import TASKS, build_question
@@ -57,6 +58,20 @@ def test_generate_samples_respects_the_family_subset():
     assert {s.family for s in generate_samples(0, 12, families=["text", "gui"])} <= {"text", "gui"}
     with pytest.raises(ValueError):
         make_sample(0, 0, "no such family")
+
+
+@pytest.mark.parametrize("family", ["objects", "referring", "text", "layout", "pointing"])
+def test_negative_share_sets_how_often_the_answer_is_none(family):
+    def negative_groups(share: float) -> float:
+        samples = [make_sample(21, i, family, size=(128, 192), negative_share=share) for i in range(60)]
+        groups = [t for s in samples for t in s.targets]
+        return sum(t.is_negative for t in groups) / len(groups)
+
+    assert negative_groups(0.0) == 0.0
+    assert 0.0 < negative_groups(NEGATIVE_SHARE) < negative_groups(0.5) < 1.0
+    # the same scene whatever the share: only the question changes
+    a, b = (make_sample(21, 0, family, size=(128, 192), negative_share=share) for share in (0.0, 1.0))
+    assert np.array_equal(a.image, b.image)
 
 
 # --- validity ---------------------------------------------------------------------------------

@@ -99,3 +99,13 @@ def test_the_grounding_aid_teaches_attention_to_look_at_the_box(tmp_path):
     lo, hi = tok["coord_start_token_id"], tok["coord_end_token_id"]
     assert torch.equal(before[lo:hi + 1], init[lo:hi + 1])  # frozen coordinate rows ...
     assert not torch.equal(before[:lo], init[:lo])  # ... and only those
+
+
+def test_the_training_stream_takes_its_negative_share_from_the_config():
+    from locate_ros.training.train import batch_samples
+
+    def negatives(share: float) -> int:
+        cfg = TrainConfig(examples_per_step=40, families=("objects",), image_size=(128, 160), negative_share=share)
+        return sum(t.is_negative for s in batch_samples(cfg, 0) for t in s.targets)
+
+    assert negatives(0.0) == 0 < negatives(0.5)
