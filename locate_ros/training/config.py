@@ -58,6 +58,9 @@ class TrainConfig:
     negative_share: float = NEGATIVE_SHARE
     ground_weight: float = 0.0  # >0: the grounding-attention aid (objective.grounding_loss), this weight
     ground_steps: int = 0  # ... for the first this many steps (0: all of them)
+    # >0: the vision aid (objective.VisionAid: each image token's shape, colour and place read off
+    # the features the decoder sees), this weight; its read-outs go to vision_aid.safetensors
+    vision_aid_weight: float = 0.0
     freeze_vision: bool = False
     freeze_coord_embeddings: bool = False  # keep the <0>..<1000> rows of the tied embedding as they start
     lora_rank: int = 0  # >0: train LoRA adapters on the decoder's linear layers instead of its weights

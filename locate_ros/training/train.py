@@ -9,7 +9,8 @@ From scratch it learns a small tokenizer from the data engine's text and builds 
 `ModelSize`; with --init it fine-tunes an existing checkpoint with that checkpoint's tokenizer.
 Every `save_every` steps --out holds a loadable checkpoint (config.json, model.safetensors,
 tokenizer and processor files) plus `optimizer.safetensors` and `trainer_state.json`, from which
-the run resumes bit-exactly (the data stream is indexed by step). With --lora-rank the decoder's
+the run resumes bit-exactly (the data stream is indexed by step; with --vision-aid-weight the aid's
+read-outs are in `vision_aid.safetensors`). With --lora-rank the decoder's
 weights stay frozen and low-rank adapters train instead (locate_ros.training.lora); the checkpoint
 holds the merged weights (release layout) and `lora.safetensors` the adapters; resuming reloads the
 --init checkpoint as the base, so it must stay where it was. `train_log.jsonl` gets a line of
@@ -33,10 +34,11 @@ from ..processing import Processor, build_question
 from ..testing.tiny import golden_dir
 from .config import ModelSize, TrainConfig, init_model, model_config
 from .lora import LoRA
-from .objective import build_example, joint_loss, pack
+from .objective import VisionAid, build_example, joint_loss, pack
 from .tokenizer import build_tokenizer
 
-TOKENIZER_SEED_OFFSET = 1_000_003  # the tokenizer's corpus comes from another stream than the training data
+TOKENIZER_SEED_OFFSET = 1_000_003
+AID_LR_SCALE = 10.0  # the vision aid's read-outs (--vision-aid-weight) learn at 10 x --lr  # the tokenizer's corpus comes from another stream than the training data
 
 
 def tokenizer_corpus(seed: int, n: int = 3000) -> list[str]:
@@ -169,10 +171,20 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
 
             lora.restore_base(load_model(lora_base, device=device, dtype=torch.float32).language_model.model.layers)
             lora.load_state_dict(load_file(str(out / "lora.safetensors"), device=device))
+    aid = None
+    if cfg.vision_aid_weight > 0:
+        torch.manual_seed(cfg.seed + 1)
+        aid = VisionAid(model.cfg.text.hidden_size).to(device)
+        if resuming and (out / "vision_aid.safetensors").exists():
+            from safetensors.torch import load_file
+
+            aid.load_state_dict(load_file(str(out / "vision_aid.safetensors"), device=str(device)))
     processor = Processor.from_pretrained(out, model.cfg)
     params = {p: n for n, p in model.named_parameters() if p.requires_grad}
     if lora is not None:
         params.update({p: f"lora.{n}" for n, p in lora.named_parameters()})
+    aid_params = set(aid.parameters()) if aid is not None else set()
+    params.update({p: f"vision_aid.{n}" for n, p in (aid.named_parameters() if aid is not None else ())})
     embedding = model.language_model.model.embed_tokens.weight
     if cfg.freeze_coord_embeddings and embedding.requires_grad:
         # Adam moves every row by ~lr per step whatever its gradient's size: that noise buried the
@@ -187,8 +199,11 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
 
     decay = [p for p in params if decays(p)]
     no_decay = [p for p in params if not decays(p)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+    groups = [{"params": [p for p in decay if p not in aid_params], "weight_decay": cfg.weight_decay},
+              {"params": [p for p in no_decay if p not in aid_params], "weight_decay": 0.0}]
+    if aid_params:  # the read-outs start at zero and must lead the tower they teach: a faster rate
+        groups.append({"params": [p for p in params if p in aid_params], "weight_decay": 0.0, "lr_scale": AID_LR_SCALE})
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
     if start and (out / "optimizer.safetensors").exists():
         load_optimizer(opt, params, out / "optimizer.safetensors")
 
@@ -202,6 +217,10 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
             with lora.merged():
                 save_pretrained(model, out)
             save_file({k: v.detach().cpu().contiguous() for k, v in lora.state_dict().items()}, str(out / "lora.safetensors"))
+        if aid is not None:
+            from safetensors.torch import save_file
+
+            save_file({k: v.detach().cpu().contiguous() for k, v in aid.state_dict().items()}, str(out / "vision_aid.safetensors"))
         save_optimizer(opt, params, out / "optimizer.safetensors")
         state_file.write_text(json.dumps({"step": step, "train_config": dataclasses.asdict(cfg),
                                           "model_size": dataclasses.asdict(size), "elapsed_s": prior_s + elapsed,
@@ -216,9 +235,10 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
     bar = tqdm(range(start, end), initial=start, total=cfg.steps, disable=not progress, desc="train")
     for step, batch in zip(bar, step_batches(cfg, processor, start, end, data_workers)):
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
+            g["lr"] = lr_at(step, cfg) * g.get("lr_scale", 1.0)
         ground = cfg.ground_weight if not cfg.ground_steps or step < cfg.ground_steps else 0.0
-        loss, stats = joint_loss(model, batch, cfg.coord_sigma, ground_weight=ground)
+        loss, stats = joint_loss(model, batch, cfg.coord_sigma, ground_weight=ground, aid=aid,
+                                 aid_weight=cfg.vision_aid_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(list(params), cfg.grad_clip)

@@ -115,3 +115,61 @@ def test_grounding_rows_predict_coordinates_and_point_at_their_edge_of_the_box(p
     mine = batch.ground_rows >= off
     assert batch.ground_keys[mine][:, :off].sum() == 0
     assert batch.ground_keys[mine][:, off:].sum(1).tolist() == [len(k) for k in ex.ground_keys]
+
+
+def test_vision_aid_labels_each_image_token_with_the_object_under_it(processor):
+    """A token whose centre lies in an object's box is labelled with that object's shape and colour,
+    the other tokens of a shape scene are background, and images that are not shape scenes are
+    ignored; the packed batch concatenates the labels in image-token order, with each token's centre."""
+    from locate_ros.data.scenes import COLORS, SHAPES
+    from locate_ros.training.objective import IGNORE
+
+    sample = make_sample(4, 0, family="single", size=(128, 160))
+    ex = build_example(sample, processor)
+    gh, gw = ex.grid_hw[0] // 2, ex.grid_hw[1] // 2
+    w, h = sample.size
+    assert len(ex.cell_shape) == len(ex.cell_color) == len(ex.cell_xy) == gh * gw
+    labelled = 0
+    for o in sample.objects:  # `single` shapes never overlap
+        cx, cy = (o.box[0] + o.box[2]) / 2, (o.box[1] + o.box[3]) / 2
+        cell = min(gh - 1, int(cy / h * gh)) * gw + min(gw - 1, int(cx / w * gw))
+        fx, fy = ex.cell_xy[cell]
+        if o.box[0] <= fx * w < o.box[2] and o.box[1] <= fy * h < o.box[3]:
+            assert (ex.cell_shape[cell], ex.cell_color[cell]) == (SHAPES.index(o.shape), list(COLORS).index(o.color))
+            labelled += 1
+    assert labelled >= 1
+    for k, (fx, fy) in enumerate(ex.cell_xy):
+        inside = any(o.box[0] <= fx * w < o.box[2] and o.box[1] <= fy * h < o.box[3] for o in sample.objects)
+        assert inside or (ex.cell_shape[k], ex.cell_color[k]) == (len(SHAPES), len(COLORS))
+    other = build_example(make_sample(4, 1, family="ocr", size=(128, 160)), processor)
+    assert set(other.cell_shape) == set(other.cell_color) == {IGNORE}
+    batch = pack([other, ex])
+    assert batch.cell_shape.tolist() == other.cell_shape + ex.cell_shape
+    assert batch.cell_xy.shape == (len(other.cell_xy) + len(ex.cell_xy), 2)
+    assert torch.allclose(batch.cell_xy[-1], torch.tensor([(gw - 0.5) / gw, (gh - 0.5) / gh]))
+
+
+def test_vision_aid_loss_reaches_the_vision_tower_once_its_read_outs_have_learned(tiny_checkpoint, processor):
+    """At zero the read-outs send no gradient into the image features; after one nudge they do, and
+    the loss and stats come from shape scenes only where labels exist."""
+    from locate_ros.model import load_model
+    from locate_ros.training.objective import VisionAid
+
+    model = load_model(tiny_checkpoint).train().requires_grad_(True)
+    aid = VisionAid(model.cfg.text.hidden_size)
+    batch = pack([build_example(make_sample(1, i, family="objects", size=(128, 160)), processor) for i in range(2)])
+    loss, stats = joint_loss(model, batch, aid=aid, aid_weight=1.0)
+    plain, _ = joint_loss(model, batch)
+    assert loss > plain and {"aid_shape_acc", "aid_color_acc", "aid_xy_err"} <= set(stats)
+
+    def aid_gradient_reaches_the_tower() -> bool:
+        model.zero_grad()
+        aid.loss(model.encode_images(batch.pixel_values, batch.grids), batch)[0].backward()
+        return any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.vision_model.parameters())
+
+    assert not aid_gradient_reaches_the_tower()
+    assert aid.shape.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        for p in aid.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    assert aid_gradient_reaches_the_tower()

@@ -39,6 +39,26 @@ def test_an_interrupted_run_resumes_bit_exactly(tmp_path):
         assert oa.keys() == ob.keys() and all(torch.equal(oa[k], ob[k]) for k in oa), run
 
 
+def test_the_vision_aid_learns_colours_and_its_run_resumes_bit_exactly(tmp_path):
+    """With vision_aid_weight the read-outs learn the colour of the object under each image token
+    (well above the ~1/8 of a guess; they start at zero, i.e. always "red"), are saved beside the checkpoint (never in it), and an
+    interrupted run resumes to the very same model, optimizer and read-outs."""
+    cfg = TrainConfig(**{**CFG.__dict__, "steps": 80, "families": ("single",), "vision_aid_weight": 1.0,
+                         "log_every": 1})
+    train(tmp_path / "straight", cfg, ModelSize.tiny(), progress=False)
+    log = [json.loads(line) for line in (tmp_path / "straight" / "train_log.jsonl").read_text().splitlines()]
+    first, last = (np.mean([e.get("aid_color_acc", 0.0) for e in part]) for part in (log[:10], log[-10:]))
+    assert last > 0.3 and last > 3 * first, (first, last)
+    assert np.mean([e["aid_xy_err"] for e in log[-10:]]) < 0.7 * np.mean([e["aid_xy_err"] for e in log[:10]])
+    train(tmp_path / "resumed", cfg, ModelSize.tiny(), progress=False, stop_after=50)
+    train(tmp_path / "resumed", cfg, ModelSize.tiny(), progress=False)
+    for name in ("model.safetensors", "optimizer.safetensors", "vision_aid.safetensors"):
+        a, b = load_file(str(tmp_path / "straight" / name)), load_file(str(tmp_path / "resumed" / name))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    saved = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    assert not any("aid" in k for k in saved) and load_model(tmp_path / "straight") is not None
+
+
 def test_the_checkpoint_is_the_release_layout_and_runs_in_the_locator(trained):
     from locate_ros import Locator
 
