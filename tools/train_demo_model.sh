@@ -78,6 +78,18 @@
 #            0.000 -> 0.201, F1@0.5 0 -> 0.365; fast 0.040 -> 0.071 / 0.102 -> 0.206; hybrid 0.061 ->
 #            0.095 / 0.148 -> 0.241; demo scene slow 5/5 squares with 5 boxes, fast/hybrid 5/5 with 9.
 #            It answers None for 8 of 33 absent categories (35 of 203 present): presence is not learned
+#   v0       from k5 with the vision tower trained and the vision aid (--vision-aid-weight 1: each image
+#            token's shape, colour and place read off the projector output), seed 40, 3,000 steps (93 min,
+#            1.6-1.9 s/step): why: k5's image features give colour (linear probe 0.88) but shape at chance
+#            (0.15, majority 0.19), and most of its wrong boxes are on the wrong shape. aid_shape_acc 0.14 ->
+#            0.30, colour 0.35 -> 0.93, xy error 0.10 -> 0.03 (image fractions); probe shape 0.27. Evaluation
+#            command: slow mean F1 / F1@0.5 0.206 / 0.391 (k5 0.201 / 0.365), fast 0.085 / 0.201, hybrid
+#            0.120 / 0.257, referring slow F1@0.5 0.24 (0.20); demo scene fast/hybrid F1@0.5 0.50 (k5 0.71):
+#            not bundled. A small CNN on raw 84-px crops learns these token shapes as slowly (0.33 after
+#            1,500 steps of 8 scenes): the shape task itself needs many more steps than a CPU session has.
+#            Command (not run by this script): train --out runs/v0 --init runs/k5 --families objects
+#            --image-size 144 256 --steps 3000 --lr 3e-4 --warmup-steps 50 --coord-sigma 0 --ground-weight 1.0
+#            --freeze-coord-embeddings --negative-share 0 --vision-aid-weight 1.0 --save-every 100 --seed 40
 # The bundled checkpoint (locate_ros/demo_model) is k5 at step 3,600: h2 as below (its first 4,000 steps at
 # --steps 4000, then the same command with --steps 8000 --stop-after 3200; trained at commit fad0e9e,
 # when answers were in raster order, which only its 18% `objects` samples see), then k1, k2 and k5.
