@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import TextConfig
+from .segments import Segments
 
 # oneDNN's inner product is 1.3-2.7x faster than the default MKL sgemm for the few-row fp32 matmuls of
 # decoding on x86 CPUs (lm_head with 6 rows: 38 ms vs 101 ms at Qwen2.5-0.5B width, 2 threads), and
@@ -138,7 +139,7 @@ class Attention(nn.Module):
         self.v_proj = Linear(cfg.hidden_size, self.kv_heads * self.head_dim)
         self.o_proj = Linear(self.heads * self.head_dim, cfg.hidden_size, bias=False)
 
-    def forward(self, x, cos, sin, mask, cache: KVCache, layer: int):
+    def forward(self, x, cos, sin, mask, cache: KVCache, layer: int, segments: Segments | None = None):
         S = x.shape[0]
         q = self.q_proj(x).view(S, self.heads, self.head_dim).transpose(0, 1)
         k = self.k_proj(x).view(S, self.kv_heads, self.head_dim).transpose(0, 1)
@@ -149,6 +150,12 @@ class Attention(nn.Module):
         # of that head (2x faster on CPU than enable_gqa at long contexts; exact same arithmetic)
         # (`mask` arrives already repeated `rep` times along its rows, see Qwen2Model.forward)
         rep = self.heads // self.kv_heads
+        if segments is not None:  # packed training sequences: [sequences, heads, T, hd], each on its own
+            q, k, v = (segments.pad(t.transpose(0, 1)).transpose(1, 2) for t in (q, keys, values))
+            B, _, T, _ = q.shape
+            out = F.scaled_dot_product_attention(q.reshape(B, self.kv_heads, rep * T, self.head_dim), k, v, attn_mask=mask)
+            out = segments.unpad(out.view(B, self.heads, T, self.head_dim).transpose(1, 2))
+            return self.o_proj(out.reshape(S, -1))
         q = q.reshape(self.kv_heads, rep * S, self.head_dim)
         out = F.scaled_dot_product_attention(q[None], keys[None], values[None], attn_mask=mask)
         return self.o_proj(out[0].view(self.heads, S, self.head_dim).transpose(0, 1).reshape(S, -1))
@@ -173,8 +180,8 @@ class DecoderLayer(nn.Module):
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.mlp = MLP(cfg)
 
-    def forward(self, x, cos, sin, mask, cache, layer):
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, cache, layer)
+    def forward(self, x, cos, sin, mask, cache, layer, segments=None):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, cache, layer, segments)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -187,20 +194,29 @@ class Qwen2Model(nn.Module):
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
 
     def forward(self, embeds: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor | None, cache: KVCache,
-                return_layer_outputs: bool = False):
+                return_layer_outputs: bool = False, segments: Segments | None = None):
         """embeds [S, H], positions [S], mask bool [S, cache.length + S] (True = attend) or None
-        (every query sees every key). Writes K/V at [length, length+S) and advances the cache."""
+        (every query sees every key). Writes K/V at [length, length+S) and advances the cache.
+        `segments`: the rows are independent sequences packed one after another (training, empty
+        cache), and `mask` never crosses them: attention runs per sequence (`Segments`)."""
         S = embeds.shape[0]
         if cache.length + S > cache.max_len:
             raise RuntimeError(f"KV cache full: {cache.length} + {S} > {cache.max_len}")
+        if segments is not None and (cache.length or segments.total != S):
+            raise ValueError(f"segments cover {segments.total} rows of an input of {S} with {cache.length} cached")
         cos, sin = rope_cos_sin(positions, self.cfg.head_dim, self.cfg.rope_theta, embeds.dtype)
+        rep = self.cfg.num_attention_heads // self.cfg.num_key_value_heads
+        if segments is not None:
+            mask = segments.key_mask(mask)  # [sequences, T, T]: each sequence's block of the mask
         if mask is not None:  # once per forward, not per layer: the GQA row folding and the additive form
-            rep = self.cfg.num_attention_heads // self.cfg.num_key_value_heads
             mask = torch.zeros(mask.shape, dtype=embeds.dtype, device=embeds.device).masked_fill_(~mask, float("-inf"))
-            mask = mask.repeat(rep, 1) if rep > 1 else mask
+            if rep > 1:
+                mask = mask.repeat(rep, 1) if segments is None else mask.repeat(1, rep, 1)
+            if segments is not None:
+                mask = mask[:, None]  # [sequences, 1, rep*T, T]
         x, outs = embeds, []
         for i, layer in enumerate(self.layers):
-            x = layer(x, cos, sin, mask, cache, i)
+            x = layer(x, cos, sin, mask, cache, i, segments)
             if return_layer_outputs:
                 outs.append(x)
         cache.length += S

@@ -1,7 +1,7 @@
 """MoonViT: the LocateAnything vision encoder at native resolution, plus the 2x2 patch merge.
 
 Parameter names match the checkpoint (`vision_model.*`). Several images are packed along the
-sequence and attend block-diagonally (each image only to itself).
+sequence and attend block-diagonally (each image only to itself), computed per image (`Segments`).
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import VisionConfig
+from .segments import Segments
 
 Grid = tuple[int, int]  # (rows, cols) of 14-px patches
 
@@ -86,18 +87,23 @@ class Block(nn.Module):
         self.norm1 = nn.LayerNorm(cfg.hidden_size, eps=1e-5)
         self.mlp = MLP(cfg)
 
-    def attention(self, x: torch.Tensor, freqs_cis: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def attention(self, x: torch.Tensor, freqs_cis: torch.Tensor, segments: Segments | None,
+                  mask: torch.Tensor | None) -> torch.Tensor:
         # wqkv's output is (3, heads, head_dim): q, k, v as consecutive head-major blocks
         q, k, v = self.wqkv(x).unflatten(-1, (3, self.heads, self.head_dim)).unbind(1)  # each [L, heads, hd]
         q, k = apply_rope_2d(q, freqs_cis), apply_rope_2d(k, freqs_cis)
+        if segments is not None:  # several images: [images, heads, T, hd], each attending to itself
+            q, k, v = (segments.pad(t).transpose(1, 2) for t in (q, k, v))
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            return self.wo(segments.unpad(out.transpose(1, 2)).flatten(1))
         # 4-D [1, heads, L, hd]: with 3-D inputs CPU SDPA takes the math path and builds the full L x L
         # score matrix (2 GB at 1080p); 4-D gets the flash kernel
         q, k, v = (t.transpose(0, 1)[None] for t in (q, k, v))
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        out = F.scaled_dot_product_attention(q, k, v)
         return self.wo(out[0].transpose(0, 1).flatten(1))
 
-    def forward(self, x, freqs_cis, mask):
-        x = x + self.attention(self.norm0(x), freqs_cis, mask)
+    def forward(self, x, freqs_cis, segments, mask):
+        x = x + self.attention(self.norm0(x), freqs_cis, segments, mask)
         return x + self.mlp(self.norm1(x))
 
 
@@ -120,13 +126,13 @@ class MoonViT(nn.Module):
         dev = pixel_values.device
         x = self.patch_embed(pixel_values, grids)
         freqs_cis = torch.cat([rope_2d(g, self.cfg.head_dim, device=dev) for g in grids])
-        mask = None
-        if len(grids) > 1:  # block-diagonal: each image attends to itself only
-            ids = torch.cat([torch.full((h * w,), i, device=dev) for i, (h, w) in enumerate(grids)])
-            mask = ids[:, None] == ids[None, :]
+        segments, mask = None, None
+        if len(grids) > 1:  # each image attends to itself only; padding is never a key
+            segments = Segments.of([h * w for h, w in grids], dev)
+            mask = segments.key_mask()[:, None]
         inter = {"patch_embed_out": x}
         for i, blk in enumerate(self.encoder.blocks):
-            x = blk(x, freqs_cis, mask)
+            x = blk(x, freqs_cis, segments, mask)
             inter[f"vit_block{i}_out"] = x
         x = self.encoder.final_layernorm(x)
         merged = patch_merge(x, grids, self.cfg.merge_kernel_size)

@@ -42,7 +42,7 @@ class ModelSize:
 @dataclass(frozen=True)
 class TrainConfig:
     steps: int = 2000
-    examples_per_step: int = 8  # packed into one sequence (block-diagonal attention)
+    examples_per_step: int = 8  # packed into one sequence (attention per example: model.segments)
     lr: float = 1e-3
     min_lr_ratio: float = 0.1  # cosine decay to lr * this
     warmup_steps: int = 100

@@ -1,6 +1,6 @@
 """The joint objective: next-token prediction on the answer plus the appended masked blocks (MTP).
 
-One training sequence per sample (several are packed into one forward, block-diagonal):
+One training sequence per sample (several are packed into one forward; attention runs per sample):
 
     rows 0..T-1   the stream: prompt (image tokens included) + the committed answer, causal
     then, per answer block starting at stream index g:
@@ -32,6 +32,7 @@ from ..data.scenes import COLORS, SHAPES
 from ..data.serialize import answer_items, serialize_answer
 from ..model.config import TokenIds
 from ..model.language import apply_rope
+from ..model.segments import Segments
 from ..processing import Processor, build_question
 
 
@@ -154,6 +155,7 @@ class Batch:
     cell_shape: torch.Tensor  # [image tokens of all examples], as Example
     cell_color: torch.Tensor
     cell_xy: torch.Tensor  # [image tokens, 2]
+    lengths: list[int]  # rows of each packed example, in order (attention runs per example: Segments)
 
 
 def pack(examples: list[Example], block: int = 6) -> Batch:
@@ -186,7 +188,8 @@ def pack(examples: list[Example], block: int = 6) -> Batch:
                  torch.tensor(ground_rows, dtype=torch.long), ground_keys,
                  torch.tensor([v for e in examples for v in e.cell_shape], dtype=torch.long),
                  torch.tensor([v for e in examples for v in e.cell_color], dtype=torch.long),
-                 torch.tensor([v for e in examples for v in e.cell_xy], dtype=torch.float32).reshape(-1, 2))
+                 torch.tensor([v for e in examples for v in e.cell_xy], dtype=torch.float32).reshape(-1, 2),
+                 [len(e.ids) for e in examples])
 
 
 class NoCache:
@@ -208,7 +211,7 @@ def target_logits(model, batch: Batch, blind: bool = False) -> torch.Tensor:
         sizes = [h * w // (kh * kw) for h, w in batch.grids]  # merged tokens per image
         feats = torch.cat([f.mean(0, keepdim=True).expand_as(f) for f in feats.split(sizes)])
     hidden = model.language_model.model(model.embed(batch.ids.to(dev), feats), batch.positions.to(dev),
-                                        batch.mask.to(dev), NoCache())
+                                        batch.mask.to(dev), NoCache(), segments=Segments.of(batch.lengths, dev))
     return model.language_model.logits(hidden[batch.target_rows.to(dev)])
 
 

@@ -6,6 +6,7 @@ import torch
 from locate_ros.backends.torch_backend import TorchBackend
 from locate_ros.data import make_sample
 from locate_ros.decoding.blocks import ar_inputs, mtp_inputs
+from locate_ros.model.segments import Segments
 from locate_ros.processing import Processor
 from locate_ros.training.objective import build_example, joint_loss, pack
 
@@ -16,12 +17,14 @@ def processor(tiny_checkpoint, tiny_model):
 
 
 def training_logits(model, examples):
+    """Every row's logits from the training forward (target_logits' path: examples attend per segment)."""
     batch = pack(examples)
     from locate_ros.training.objective import NoCache
 
     with torch.no_grad():
         feats = model.encode_images(batch.pixel_values, batch.grids)
-        hidden = model.language_model.model(model.embed(batch.ids, feats), batch.positions, batch.mask, NoCache())
+        hidden = model.language_model.model(model.embed(batch.ids, feats), batch.positions, batch.mask, NoCache(),
+                                            segments=Segments.of(batch.lengths))
         return batch, model.language_model.logits(hidden)
 
 
