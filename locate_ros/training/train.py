@@ -37,8 +37,8 @@ from .lora import LoRA
 from .objective import VisionAid, build_example, joint_loss, pack
 from .tokenizer import build_tokenizer
 
-TOKENIZER_SEED_OFFSET = 1_000_003
-AID_LR_SCALE = 10.0  # the vision aid's read-outs (--vision-aid-weight) learn at 10 x --lr  # the tokenizer's corpus comes from another stream than the training data
+TOKENIZER_SEED_OFFSET = 1_000_003  # the tokenizer's corpus comes from another stream than the training data
+AID_LR_SCALE = 10.0  # the vision aid's read-outs (--vision-aid-weight) learn at 10 x --lr
 
 
 def tokenizer_corpus(seed: int, n: int = 3000) -> list[str]:
@@ -183,8 +183,9 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
     params = {p: n for n, p in model.named_parameters() if p.requires_grad}
     if lora is not None:
         params.update({p: f"lora.{n}" for n, p in lora.named_parameters()})
-    aid_params = set(aid.parameters()) if aid is not None else set()
-    params.update({p: f"vision_aid.{n}" for n, p in (aid.named_parameters() if aid is not None else ())})
+    model_params = list(params)
+    if aid is not None:
+        params.update({p: f"vision_aid.{n}" for n, p in aid.named_parameters()})
     embedding = model.language_model.model.embed_tokens.weight
     if cfg.freeze_coord_embeddings and embedding.requires_grad:
         # Adam moves every row by ~lr per step whatever its gradient's size: that noise buried the
@@ -197,12 +198,10 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
     def decays(p) -> bool:
         return p.dim() >= 2 and not (cfg.freeze_coord_embeddings and p is embedding)
 
-    decay = [p for p in params if decays(p)]
-    no_decay = [p for p in params if not decays(p)]
-    groups = [{"params": [p for p in decay if p not in aid_params], "weight_decay": cfg.weight_decay},
-              {"params": [p for p in no_decay if p not in aid_params], "weight_decay": 0.0}]
-    if aid_params:  # the read-outs start at zero and must lead the tower they teach: a faster rate
-        groups.append({"params": [p for p in params if p in aid_params], "weight_decay": 0.0, "lr_scale": AID_LR_SCALE})
+    groups = [{"params": [p for p in model_params if decays(p)], "weight_decay": cfg.weight_decay},
+              {"params": [p for p in model_params if not decays(p)], "weight_decay": 0.0}]
+    if aid is not None:  # the read-outs start at zero and must lead the tower they teach: a faster rate
+        groups.append({"params": list(aid.parameters()), "weight_decay": 0.0, "lr_scale": AID_LR_SCALE})
     opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
     if start and (out / "optimizer.safetensors").exists():
         load_optimizer(opt, params, out / "optimizer.safetensors")
