@@ -13,6 +13,7 @@ here: the vision blocks and the decoder with the packed mask. Prints one JSON ob
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import statistics
@@ -35,9 +36,9 @@ from locate_ros.training.objective import NoCache, VisionAid, build_example, joi
 from locate_ros.training.train import batch_samples  # noqa: E402
 
 
-def block_diagonal_target_logits(model, batch, blind: bool = False):
-    """`objective.target_logits` as it was before Segments: one S x S mask for the packed decoder
-    input and one L x L mask for the packed images."""
+def block_diagonal_target_logits(model, batch, blind: bool = False, dense_mask=None):
+    """`objective.target_logits` as it was before Segments: one S x S mask (`dense_mask`, made with
+    the batch, as pack made it) for the packed decoder input and one L x L mask for the packed images."""
     vm = model.vision_model
     x = vm.patch_embed(batch.pixel_values, batch.grids)
     freqs = torch.cat([rope_2d(g, vm.cfg.head_dim) for g in batch.grids])
@@ -51,7 +52,7 @@ def block_diagonal_target_logits(model, batch, blind: bool = False):
         x = x + blk.wo(out[0].transpose(0, 1).flatten(1))
         x = x + blk.mlp(blk.norm1(x))
     feats = model.mlp1(patch_merge(vm.encoder.final_layernorm(x), batch.grids, vm.cfg.merge_kernel_size))
-    hidden = model.language_model.model(model.embed(batch.ids, feats), batch.positions, batch.mask, NoCache())
+    hidden = model.language_model.model(model.embed(batch.ids, feats), batch.positions, dense_mask, NoCache())
     return model.language_model.logits(hidden[batch.target_rows])
 
 
@@ -90,14 +91,16 @@ def main() -> None:
     for p in aid.parameters():  # nonzero read-outs, so the aid's gradient reaches the tower as in training
         torch.nn.init.normal_(p, std=0.02)
     processor = Processor.from_pretrained(args.model, model.cfg)
-    variants = {"segments": objective.target_logits, "block_diagonal_mask": block_diagonal_target_logits}
     results = []
     for n in (int(v) for v in args.examples.split(",")):
         cfg = TrainConfig(examples_per_step=n, image_size=(144, 256), families=("objects",), negative_share=0.0, seed=7)
         batches = [pack([build_example(s, processor) for s in batch_samples(cfg, k)]) for k in range(args.steps + 1)]
-        times = {name: [] for name in variants}
-        losses = {name: [] for name in variants}
+        times = {"segments": [], "block_diagonal_mask": []}
+        losses = {"segments": [], "block_diagonal_mask": []}
         for i, batch in enumerate(batches):
+            dense = torch.block_diag(*(m[:n, :n] for m, n in zip(batch.mask, batch.lengths)))  # the old pack's mask
+            variants = {"segments": objective.target_logits,
+                        "block_diagonal_mask": functools.partial(block_diagonal_target_logits, dense_mask=dense)}
             for name, fn in variants.items():
                 with target_logits_as(fn):
                     t = time.perf_counter()

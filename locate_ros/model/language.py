@@ -198,7 +198,8 @@ class Qwen2Model(nn.Module):
         """embeds [S, H], positions [S], mask bool [S, cache.length + S] (True = attend) or None
         (every query sees every key). Writes K/V at [length, length+S) and advances the cache.
         `segments`: the rows are independent sequences packed one after another (training, empty
-        cache), and `mask` never crosses them: attention runs per sequence (`Segments`)."""
+        cache), attention runs per sequence (`Segments`), and `mask` is [sequences, T, T], each
+        sequence's own (or None: each sees all of itself)."""
         S = embeds.shape[0]
         if cache.length + S > cache.max_len:
             raise RuntimeError(f"KV cache full: {cache.length} + {S} > {cache.max_len}")
@@ -207,7 +208,7 @@ class Qwen2Model(nn.Module):
         cos, sin = rope_cos_sin(positions, self.cfg.head_dim, self.cfg.rope_theta, embeds.dtype)
         rep = self.cfg.num_attention_heads // self.cfg.num_key_value_heads
         if segments is not None:
-            mask = segments.key_mask(mask)  # [sequences, T, T]: each sequence's block of the mask
+            mask = segments.key_mask(mask)  # [sequences, T, T], padding never a key
         if mask is not None:  # once per forward, not per layer: the GQA row folding and the additive form
             mask = torch.zeros(mask.shape, dtype=embeds.dtype, device=embeds.device).masked_fill_(~mask, float("-inf"))
             if rep > 1:

@@ -45,14 +45,12 @@ class Segments:
         return x[self.valid]
 
     def key_mask(self, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """The bool mask [B, T, T] (True = attend) of each sequence: `mask` [S, S] cut to its block,
-        or everything when None; never a padded key. A padded query row attends to its sequence's
-        first row, so no softmax row is empty (an all -inf row gives NaN, which backward spreads)."""
+        """The bool mask [B, T, T] (True = attend) each sequence uses: `mask` [B, T, T] (each
+        sequence's own, as `training.objective.pack` makes it) or everything when None; never a
+        padded key. A padded query row attends to its sequence's first row, so no softmax row is
+        empty (an all -inf row gives NaN, which backward spreads)."""
         keys = self.valid[:, None, :]
-        if mask is None:
-            m = keys.expand(-1, self.valid.shape[1], -1)
-        else:
-            m = mask[self.index[:, :, None], self.index[:, None, :]] & keys
+        m = keys.expand(-1, self.valid.shape[1], -1) if mask is None else mask & keys
         first = torch.zeros_like(m)
         first[:, :, 0] = True
         return torch.where(self.valid[:, :, None], m, first)

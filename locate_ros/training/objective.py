@@ -142,16 +142,17 @@ def build_example(sample: Sample, processor: Processor, block: int = 6) -> Examp
 
 @dataclass
 class Batch:
-    ids: torch.Tensor  # [S]
+    ids: torch.Tensor  # [S]: the examples' rows one after another
     positions: torch.Tensor  # [S]
-    mask: torch.Tensor  # [S, S] bool, True = attend
+    mask: torch.Tensor  # [examples, T, T] bool, True = attend: each example's own (T = the longest; padding False)
     pixel_values: torch.Tensor
     grids: list[tuple[int, int]]
     target_rows: torch.Tensor
     target_ids: torch.Tensor
     is_block_target: torch.Tensor
-    ground_rows: torch.Tensor  # [R]
-    ground_keys: torch.Tensor  # [R, S] bool
+    ground_rows: torch.Tensor  # [R] rows (of S) that predict a coordinate
+    ground_example: torch.Tensor  # [R] the example each is in
+    ground_keys: torch.Tensor  # [R, T] bool: the keys (rows of that example) the grounding aid asks it to attend to
     cell_shape: torch.Tensor  # [image tokens of all examples], as Example
     cell_color: torch.Tensor
     cell_xy: torch.Tensor  # [image tokens, 2]
@@ -159,33 +160,34 @@ class Batch:
 
 
 def pack(examples: list[Example], block: int = 6) -> Batch:
-    """Several examples as one sequence; an example's rows never see another's."""
-    S = sum(len(e.ids) for e in examples)
-    mask = torch.zeros(S, S, dtype=torch.bool)
+    """Several examples as one sequence; an example's rows never see another's, so each keeps its own
+    mask (memory linear in the number of examples, not quadratic)."""
+    T = max(len(e.ids) for e in examples)
+    mask = torch.zeros(len(examples), T, T, dtype=torch.bool)
     ids, positions, rows, tids, is_block = [], [], [], [], []
-    ground_rows, ground_cols = [], []
+    ground_rows, ground_example, ground_cols = [], [], []
     off = 0
-    for e in examples:
-        T = e.stream_len
-        mask[off:off + T, off:off + T] = torch.ones(T, T, dtype=torch.bool).tril()
+    for b, e in enumerate(examples):
+        n = e.stream_len
+        mask[b, :n, :n] = torch.ones(n, n, dtype=torch.bool).tril()
         for row, visible in e.block_rows:
-            r = off + row
-            mask[r:r + block, off:off + visible] = True
-            mask[r:r + block, r:r + block] = True
+            mask[b, row:row + block, :visible] = True
+            mask[b, row:row + block, row:row + block] = True
         ids += e.ids
         positions += e.positions
         rows += [off + r for r in e.target_rows]
         tids += e.target_ids
         is_block += e.is_block_target
         ground_rows += [off + r for r in e.ground_rows]
-        ground_cols += [[off + k for k in keys] for keys in e.ground_keys]
+        ground_example += [b] * len(e.ground_rows)
+        ground_cols += e.ground_keys
         off += len(e.ids)
-    ground_keys = torch.zeros(len(ground_rows), S, dtype=torch.bool)
+    ground_keys = torch.zeros(len(ground_rows), T, dtype=torch.bool)
     for i, cols in enumerate(ground_cols):
         ground_keys[i, cols] = True
     return Batch(torch.tensor(ids), torch.tensor(positions), mask, torch.cat([torch.as_tensor(e.pixel_values) for e in examples]),
                  [e.grid_hw for e in examples], torch.tensor(rows), torch.tensor(tids), torch.tensor(is_block),
-                 torch.tensor(ground_rows, dtype=torch.long), ground_keys,
+                 torch.tensor(ground_rows, dtype=torch.long), torch.tensor(ground_example, dtype=torch.long), ground_keys,
                  torch.tensor([v for e in examples for v in e.cell_shape], dtype=torch.long),
                  torch.tensor([v for e in examples for v in e.cell_color], dtype=torch.long),
                  torch.tensor([v for e in examples for v in e.cell_xy], dtype=torch.float32).reshape(-1, 2),
@@ -327,12 +329,16 @@ def grounding_loss(seen: dict, batch: Batch) -> torch.Tensor:
     """
     attn, x, cos, sin = seen["module"], seen["x"], seen["cos"], seen["sin"]
     dev, hd = x.device, attn.head_dim
-    rows = batch.ground_rows.to(dev)
+    rows, example = batch.ground_rows.to(dev), batch.ground_example.to(dev)
+    segments = Segments.of(batch.lengths, dev)
     q = attn.q_proj(x[rows])[:, :hd][None]  # head 0 reads key/value head 0
     k = attn.k_proj(x)[:, :hd][None]
     q, k = apply_rope(q, cos[rows], sin[rows])[0], apply_rope(k, cos, sin)[0]
-    scores = (q @ k.T) / hd ** 0.5
-    scores = scores.masked_fill(~batch.mask.to(dev)[rows], float("-inf"))
+    keys = segments.pad(k)[example]  # [R, T, hd]: each row's own example
+    scores = torch.einsum("rd,rtd->rt", q, keys) / hd ** 0.5
+    starts = segments.index[:, 0]
+    visible = batch.mask.to(dev)[example, rows - starts[example]]  # each row's mask within its example
+    scores = scores.masked_fill(~visible, float("-inf"))
     logp = torch.log_softmax(scores.float(), dim=-1)
     on_target = torch.logsumexp(logp.masked_fill(~batch.ground_keys.to(dev), float("-inf")), dim=-1)
     return -on_target.mean()

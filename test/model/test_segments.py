@@ -18,14 +18,26 @@ def test_layout_pads_each_sequence_and_unpads_in_packed_order():
         Segments.of([3, 0])
 
 
+def blocks(dense: torch.Tensor, lengths) -> torch.Tensor:
+    """A block-diagonal S x S mask as each sequence's own [T, T] block (padding False), as pack makes it."""
+    T = max(lengths)
+    out = torch.zeros(len(lengths), T, T, dtype=torch.bool)
+    off = 0
+    for b, n in enumerate(lengths):
+        out[b, :n, :n] = dense[off:off + n, off:off + n]
+        off += n
+    return out
+
+
 def test_key_mask_keeps_each_block_and_never_shows_padding():
-    dense = torch.rand(7, 7) > 0.5
+    own = torch.rand(3, 4, 4) > 0.5  # garbage in the padding too: it must not show
     seg = Segments.of([2, 4, 1])
-    m = seg.key_mask(dense)
-    assert torch.equal(m[1], dense[2:6, 2:6])
-    assert torch.equal(m[0, :2, :2], dense[:2, :2]) and not m[0, :2, 2:].any()
+    m = seg.key_mask(own)
+    assert torch.equal(m[1], own[1])
+    assert torch.equal(m[0, :2, :2], own[0, :2, :2]) and not m[0, :2, 2:].any()
     assert m[0, 2:].tolist() == [[True, False, False, False]] * 2  # padded queries: their first row only
-    assert m[2].tolist() == [[dense[6, 6].item(), False, False, False]] + [[True, False, False, False]] * 3
+    assert m[2].tolist() == [[own[2, 0, 0].item(), False, False, False]] + [[True, False, False, False]] * 3
+    assert seg.key_mask().tolist()[1] == [[True] * 4] * 4
 
 
 def _packed_mask(lengths, seed=0):
@@ -54,9 +66,9 @@ def test_decoder_forward_and_gradients_equal_the_block_diagonal_mask(tiny_checkp
     embeds = torch.randn(S, decoder.cfg.hidden_size, generator=torch.Generator().manual_seed(1))
     weight = decoder.layers[0].self_attn.q_proj.weight
     results = []
-    for segments in (None, Segments.of(lengths)):
+    for segments, m in ((None, mask), (Segments.of(lengths), blocks(mask, lengths))):
         x = embeds.clone().requires_grad_(True)
-        out = decoder(x, positions, mask, NoCache(), segments=segments)
+        out = decoder(x, positions, m, NoCache(), segments=segments)
         gx, gw = torch.autograd.grad((out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum(), [x, weight])
         results.append((out.detach(), gx, gw))
     (out_d, gx_d, gw_d), (out_s, gx_s, gw_s) = results
@@ -69,7 +81,7 @@ def test_decoder_forward_and_gradients_equal_the_block_diagonal_mask(tiny_checkp
     moved = embeds.clone()
     moved[:5] += 1.0
     with torch.no_grad():
-        out_m = decoder(moved, positions, mask, NoCache(), segments=Segments.of(lengths))
+        out_m = decoder(moved, positions, blocks(mask, lengths), NoCache(), segments=Segments.of(lengths))
     assert not torch.allclose(out_m[:5], out_s[:5])
     torch.testing.assert_close(out_m[5:], out_s[5:], atol=1e-6, rtol=0)
 

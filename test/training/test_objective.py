@@ -116,8 +116,10 @@ def test_grounding_rows_predict_coordinates_and_point_at_their_edge_of_the_box(p
     batch = pack([other, ex])
     off = len(other.ids)
     mine = batch.ground_rows >= off
-    assert batch.ground_keys[mine][:, :off].sum() == 0
-    assert batch.ground_keys[mine][:, off:].sum(1).tolist() == [len(k) for k in ex.ground_keys]
+    assert (batch.ground_example == mine.long()).all()  # rows of the second example point into it ...
+    assert (batch.ground_rows[mine] - off).tolist() == ex.ground_rows
+    for keys, want in zip(batch.ground_keys[mine], ex.ground_keys):  # ... and so do their keys
+        assert keys.nonzero().flatten().tolist() == want
 
 
 def test_vision_aid_labels_each_image_token_with_the_object_under_it(processor):
