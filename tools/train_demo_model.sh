@@ -178,21 +178,17 @@ $TRAIN --out runs/v1 --steps 10000
 # v2: v1 resumed with a longer schedule (~50 min)
 cp -r runs/v1 runs/v2
 $TRAIN --out runs/v2 --steps 14000
-# v3: a fresh schedule at the full rate again (~80 min)
-$TRAIN --out runs/v3 --init runs/v2 --families objects --image-size 144 256 \
-    --steps 6500 --lr 3e-4 --seed 41 --ground-weight 1 --vision-aid-weight 1 \
-    --freeze-coord-embeddings --negative-share 0 --data-workers 1
-# v4: and once more (~37 min)
-$TRAIN --out runs/v4 --init runs/v3 --families objects --image-size 144 256 \
-    --steps 3000 --lr 3e-4 --seed 42 --ground-weight 1 --vision-aid-weight 1 \
-    --freeze-coord-embeddings --negative-share 0 --data-workers 1
-# v5 and v6: twice more (~59 and ~57 min)
-$TRAIN --out runs/v5 --init runs/v4 --families objects --image-size 144 256 \
-    --steps 4000 --lr 3e-4 --seed 43 --ground-weight 1 --vision-aid-weight 1 \
-    --freeze-coord-embeddings --negative-share 0 --data-workers 1
-$TRAIN --out runs/v6 --init runs/v5 --families objects --image-size 144 256 \
-    --steps 3500 --lr 3e-4 --seed 44 --ground-weight 1 --vision-aid-weight 1 \
-    --freeze-coord-embeddings --negative-share 0 --data-workers 1
+# v3-v6: fresh schedules at the full rate, each from the run before (the same flags; only the
+# output, the start, the length and the seed change)
+fresh_schedule() {  # OUT INIT STEPS SEED
+    $TRAIN --out "runs/$1" --init "runs/$2" --families objects --image-size 144 256 \
+        --steps "$3" --lr 3e-4 --seed "$4" --ground-weight 1 --vision-aid-weight 1 \
+        --freeze-coord-embeddings --negative-share 0 --data-workers 1
+}
+fresh_schedule v3 v2 6500 41  # ~80 min
+fresh_schedule v4 v3 3000 42  # ~37 min
+fresh_schedule v5 v4 4000 43  # ~59 min
+fresh_schedule v6 v5 3500 44  # ~57 min
 mkdir -p locate_ros/demo_model
 for f in config.json model.safetensors tokenizer.json tokenizer_config.json special_tokens_map.json \
          chat_template.json preprocessor_config.json processor_config.json generation_config.json; do
