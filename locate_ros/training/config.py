@@ -49,6 +49,9 @@ class TrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     coord_sigma: float = 0.0  # >0: coordinate targets spread as a Gaussian over neighbouring bins (in bins)
+    # each block row's weight in the one cross-entropy, relative to a stream row (1: the paper's plain
+    # mean). >1 leans the model towards Fast mode, which reads a whole box off one forward step
+    mtp_weight: float = 1.0
     seed: int = 0  # data stream and initialisation
     image_size: tuple[int, int] = (128, 224)  # (min, max) image side of the generated samples
     families: Optional[tuple[str, ...]] = None  # None = every data-engine family

@@ -218,8 +218,11 @@ def target_logits(model, batch: Batch, blind: bool = False) -> torch.Tensor:
 
 
 def joint_loss(model, batch: Batch, coord_sigma: float = 0.0, blind: bool = False, ground_weight: float = 0.0,
-               ground_layer: int = -1, aid: "VisionAid | None" = None, aid_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
+               ground_layer: int = -1, aid: "VisionAid | None" = None, aid_weight: float = 0.0,
+               mtp_weight: float = 1.0) -> tuple[torch.Tensor, dict]:
     """Mean cross-entropy over the answer's next tokens and the blocks' targets, with per-kind stats.
+
+    mtp_weight weighs each block row against a stream row (1: the plain mean over all rows).
 
     blind=True replaces every image token's feature by the mean feature of its image: the loss then
     tells how much the model relies on what is where in the picture (`image_gain` in the train log).
@@ -247,7 +250,12 @@ def joint_loss(model, batch: Batch, coord_sigma: float = 0.0, blind: bool = Fals
         per_row = torch.sum(-soft * F.log_softmax(logits, dim=-1), dim=-1)
     else:
         per_row = F.cross_entropy(logits, targets, reduction="none")
-    loss = lm_loss = per_row.mean()
+    is_block = batch.is_block_target.to(dev)
+    if mtp_weight == 1.0:  # the paper's objective, and bit for bit the loss of the runs made before the option
+        loss = lm_loss = per_row.mean()
+    else:
+        weights = torch.where(is_block, mtp_weight, 1.0)
+        loss = lm_loss = (per_row * weights).sum() / weights.sum()
     ground = grounding_loss(seen, batch) if len(batch.ground_rows) else None
     if ground is not None and ground_weight > 0:
         loss = loss + ground_weight * ground
@@ -257,7 +265,6 @@ def joint_loss(model, batch: Batch, coord_sigma: float = 0.0, blind: bool = Fals
         if aid_weight > 0:
             loss = loss + aid_weight * aid_loss
     with torch.no_grad():
-        is_block = batch.is_block_target.to(dev)
         correct = logits.argmax(-1) == targets
         stats = {"loss": float(lm_loss), "ntp_loss": float(per_row[~is_block].mean()),
                  "mtp_loss": float(per_row[is_block].mean()), "ntp_acc": float(correct[~is_block].float().mean()),

@@ -88,6 +88,23 @@ def test_loss_is_finite_and_gradients_reach_every_part(tiny_checkpoint, processo
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in part.parameters())
 
 
+def test_mtp_weight_weighs_each_block_row_against_a_stream_row(tiny_checkpoint, processor):
+    from locate_ros.model import load_model
+
+    model = load_model(tiny_checkpoint)
+    batch = pack([build_example(make_sample(1, i, size=(128, 160)), processor) for i in range(2)])
+    n_block = int(batch.is_block_target.sum())
+    n_stream = len(batch.target_ids) - n_block
+    with torch.no_grad():
+        plain, stats = joint_loss(model, batch)
+        leaning, _ = joint_loss(model, batch, mtp_weight=3.0)
+    mean = (n_stream * stats["ntp_loss"] + n_block * stats["mtp_loss"]) / (n_stream + n_block)
+    weighted = (n_stream * stats["ntp_loss"] + 3.0 * n_block * stats["mtp_loss"]) / (n_stream + 3.0 * n_block)
+    assert plain.item() == pytest.approx(mean, rel=1e-5)
+    assert leaning.item() == pytest.approx(weighted, rel=1e-5)
+    assert stats["mtp_loss"] != pytest.approx(stats["ntp_loss"], rel=1e-3)  # else the weight would not show
+
+
 def test_grounding_rows_predict_coordinates_and_point_at_their_edge_of_the_box(processor):
     """Every grounding row predicts a coordinate (stream or block row) and its keys are the image
     tokens along that coordinate's edge of the box (x1: the column of 28-px cells holding x1,
