@@ -50,7 +50,8 @@ class TrainConfig:
     grad_clip: float = 1.0
     coord_sigma: float = 0.0  # >0: coordinate targets spread as a Gaussian over neighbouring bins (in bins)
     # each block row's weight in the one cross-entropy, relative to a stream row (1: the paper's plain
-    # mean). >1 leans the model towards Fast mode, which reads a whole box off one forward step
+    # mean). >1 weighs Fast mode's rows (a whole box off one forward step) more; run v8's 2 did not
+    # narrow the fast-slow gap (tools/train_demo_model.sh)
     mtp_weight: float = 1.0
     seed: int = 0  # data stream and initialisation
     image_size: tuple[int, int] = (128, 224)  # (min, max) image side of the generated samples

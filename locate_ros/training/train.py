@@ -245,8 +245,8 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
         bar.set_postfix(loss=f"{stats['loss']:.3f}", mtp_acc=f"{stats['mtp_acc']:.2f}")
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
             with torch.no_grad():  # does the model use the picture? (0 = it ignores where things are)
-                stats["image_gain"] = joint_loss(model, batch, cfg.coord_sigma, blind=True,
-                                                          mtp_weight=cfg.mtp_weight)[1]["loss"] - stats["loss"]
+                blind = joint_loss(model, batch, cfg.coord_sigma, blind=True, mtp_weight=cfg.mtp_weight)[1]
+                stats["image_gain"] = blind["loss"] - stats["loss"]
             log.write(json.dumps({"step": step, **stats, "grad_norm": float(grad_norm), "lr": opt.param_groups[0]["lr"],
                                   "elapsed_s": round(time.perf_counter() - t0, 1)}) + "\n")
             log.flush()
