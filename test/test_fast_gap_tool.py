@@ -1,0 +1,23 @@
+"""tools/fast_gap.py on the bundled model: one JSON line per mode whose counts add up, and it finds boxes."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from locate_ros.cli import BUNDLED_MODEL
+
+TOOL = Path(__file__).resolve().parents[1] / "tools" / "fast_gap.py"
+
+
+def test_fast_gap_counts_every_answered_box_once():
+    out = subprocess.run([sys.executable, str(TOOL), str(BUNDLED_MODEL), "--images", "4", "--modes", "slow", "fast"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert [r["mode"] for r in rows] == ["slow", "fast"]
+    for r in rows:
+        assert r["truth"] > 0 and 0 < r["found"] <= r["truth"], r  # the bundled model finds some of them
+        # each answered box is a first match, a duplicate, mixed or far; first matches <= ground truth found
+        first_matches = r["boxes"] - r["duplicates"] - r["mixed"] - r["far"]
+        assert 0 <= first_matches <= r["found"], r
+        assert r["recall_50"] == round(r["found"] / r["truth"], 3)
