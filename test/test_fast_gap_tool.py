@@ -1,4 +1,5 @@
-"""tools/fast_gap.py on the bundled model: one JSON line per mode whose counts add up, and it finds boxes."""
+"""tools/fast_gap.py on the bundled model: one JSON line per mode whose counts add up, and it finds boxes;
+the teacher-forced line compares block and stream rows box for box."""
 import json
 import subprocess
 import sys
@@ -10,11 +11,18 @@ TOOL = Path(__file__).resolve().parents[1] / "tools" / "fast_gap.py"
 
 
 def test_fast_gap_counts_every_answered_box_once():
-    out = subprocess.run([sys.executable, str(TOOL), str(BUNDLED_MODEL), "--images", "4", "--modes", "slow", "fast"],
+    out = subprocess.run([sys.executable, str(TOOL), str(BUNDLED_MODEL), "--images", "4", "--modes", "slow", "fast",
+                          "--teacher-forced"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
-    assert [r["mode"] for r in rows] == ["slow", "fast"]
+    assert [r["mode"] for r in rows] == ["teacher_forced", "slow", "fast"]
+    forced = rows.pop(0)
+    assert forced["boxes"] == sum(r["truth"] for r in rows[:1])  # every asked box of the scenes, once
+    assert forced["stream_iou50"] >= 0.5  # on the true prefix the bundled model boxes most of them
+    for kind in ("stream", "block"):
+        assert len(forced[f"{kind}_gross"]) == 4 and all(0 <= g <= 1 for g in forced[f"{kind}_gross"])
+    assert 0 <= forced["other_instance"] <= 3 * forced["boxes"]
     for r in rows:
         assert r["truth"] > 0 and 0 < r["found"] <= r["truth"], r  # the bundled model finds some of them
         # each answered box is a first match, a duplicate, mixed or far; first matches <= ground truth found

@@ -61,6 +61,7 @@ class TrainConfig:
     # after `<box>`, and greedy token-by-token decoding answers None for everything
     negative_share: float = NEGATIVE_SHARE
     ground_weight: float = 0.0  # >0: the grounding-attention aid (objective.grounding_loss), this weight
+    ground_layer: int = -1  # the decoder layer whose head 0 the aid teaches (-1: the middle one)
     ground_steps: int = 0  # ... for the first this many steps (0: all of them)
     # >0: the vision aid (objective.VisionAid: each image token's shape, colour and place read off
     # the features the decoder sees), this weight; its read-outs go to vision_aid.safetensors
@@ -68,6 +69,9 @@ class TrainConfig:
     freeze_vision: bool = False
     freeze_coord_embeddings: bool = False  # keep the <0>..<1000> rows of the tied embedding as they start
     lora_rank: int = 0  # >0: train LoRA adapters on the decoder's linear layers instead of its weights
+    # with --init: append this many decoder layers (grow_decoder), e.g. to give Fast mode's block rows
+    # more depth to agree on one instance; keep --ground-layer where the checkpoint learned it
+    grow_layers: int = 0
     tokenizer_samples: int = 3000  # data-engine samples whose text the tokenizer is learned from
     save_every: int = 500
     log_every: int = 10
@@ -125,6 +129,24 @@ def init_model(cfg: dict, seed: int) -> LocateAnything:
     with torch.no_grad():
         emb[t.coord_start:t.coord_end + 1] = coordinate_embeddings(t.num_coords, emb.shape[1], std=COORD_EMB_STD)
     return model
+
+
+def grow_decoder(model: LocateAnything, layers: int, seed: int) -> LocateAnything:
+    """`model` with `layers` more decoder layers after its last one, initialised as `init_model` does:
+    their residual branches end in zero projections, so the grown model computes exactly what `model`
+    did (bit for bit) and training goes on from there. config.json says the new depth, so the result
+    is an ordinary checkpoint of the release layout."""
+    cfg = model.cfg.to_dict()
+    text = cfg["text_config"]
+    text["num_hidden_layers"] += layers
+    if "layer_types" in text:
+        text["layer_types"] = text["layer_types"] + ["full_attention"] * layers
+    grown = init_model(cfg, seed).to(device=model.device, dtype=model.dtype)
+    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
+    old = model.cfg.text.num_hidden_layers
+    new_layers = tuple(f"language_model.model.layers.{i}." for i in range(old, old + layers))
+    assert not unexpected and all(k.startswith(new_layers) for k in missing), (missing, unexpected)
+    return grown
 
 
 COORD_EMB_STD = 0.05  # rows of norm ~0.8: room for sharp logits from a unit-RMS hidden state

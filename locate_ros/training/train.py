@@ -32,7 +32,7 @@ from ..data.families import generate_samples, make_sample
 from ..model.checkpoint import SIDE_FILES, load_model, save_pretrained
 from ..processing import Processor, build_question
 from ..testing.tiny import golden_dir
-from .config import ModelSize, TrainConfig, init_model, model_config
+from .config import ModelSize, TrainConfig, grow_decoder, init_model, model_config
 from .lora import LoRA
 from .objective import VisionAid, build_example, joint_loss, pack
 from .tokenizer import build_tokenizer
@@ -146,13 +146,15 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
         model = load_model(out, device=device, dtype=torch.float32)
     elif init is not None:
         model = load_model(init, device=device, dtype=torch.float32)
+        if cfg.grow_layers:
+            model = grow_decoder(model, cfg.grow_layers, cfg.seed)
         out.mkdir(parents=True, exist_ok=True)
         for name in SIDE_FILES:
             if (Path(init) / name).exists():
                 shutil.copy(Path(init) / name, out / name)
         lora_base = str(Path(init).resolve()) if cfg.lora_rank else None
-    elif cfg.lora_rank:
-        raise ValueError("--lora-rank adapts an existing checkpoint: give it with --init")
+    elif cfg.lora_rank or cfg.grow_layers:
+        raise ValueError("--lora-rank and --grow-layers change an existing checkpoint: give it with --init")
     else:
         tok = build_tokenizer(tokenizer_corpus(cfg.seed, cfg.tokenizer_samples))
         write_side_files(tok, out)
@@ -236,8 +238,8 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg) * g.get("lr_scale", 1.0)
         ground = cfg.ground_weight if not cfg.ground_steps or step < cfg.ground_steps else 0.0
-        loss, stats = joint_loss(model, batch, cfg.coord_sigma, ground_weight=ground, aid=aid,
-                                 aid_weight=cfg.vision_aid_weight, mtp_weight=cfg.mtp_weight)
+        loss, stats = joint_loss(model, batch, cfg.coord_sigma, ground_weight=ground, ground_layer=cfg.ground_layer,
+                                 aid=aid, aid_weight=cfg.vision_aid_weight, mtp_weight=cfg.mtp_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(list(params), cfg.grad_clip)
@@ -245,7 +247,8 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
         bar.set_postfix(loss=f"{stats['loss']:.3f}", mtp_acc=f"{stats['mtp_acc']:.2f}")
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
             with torch.no_grad():  # does the model use the picture? (0 = it ignores where things are)
-                blind = joint_loss(model, batch, cfg.coord_sigma, blind=True, mtp_weight=cfg.mtp_weight)[1]
+                blind = joint_loss(model, batch, cfg.coord_sigma, blind=True, ground_layer=cfg.ground_layer,
+                                   mtp_weight=cfg.mtp_weight)[1]
                 stats["image_gain"] = blind["loss"] - stats["loss"]
             log.write(json.dumps({"step": step, **stats, "grad_norm": float(grad_norm), "lr": opt.param_groups[0]["lr"],
                                   "elapsed_s": round(time.perf_counter() - t0, 1)}) + "\n")

@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 
 import torch
 from safetensors.torch import load_file
@@ -129,3 +130,42 @@ def test_the_training_stream_takes_its_negative_share_from_the_config():
         return sum(t.is_negative for s in batch_samples(cfg, 0) for t in s.targets)
 
     assert negatives(0.0) == 0 < negatives(0.5)
+
+
+def test_a_grown_decoder_computes_what_the_checkpoint_did_and_then_trains_its_new_layers(trained, tmp_path):
+    """grow_decoder appends layers whose residual branches start at zero: the same logits bit for bit;
+    a --grow-layers run saves a checkpoint of the new depth whose new layers have moved off zero, and
+    the grounding aid stays on the layer it is told (its attention statistic is logged)."""
+    from locate_ros.processing import Processor
+    from locate_ros.training.config import grow_decoder
+    from locate_ros.training.objective import build_example, pack, target_logits
+
+    run, _ = trained
+    model = load_model(run)
+    grown = grow_decoder(model, 2, seed=5)
+    proc = Processor.from_pretrained(run, model.cfg)
+    batch = pack([build_example(make_sample(777, i, family="objects", size=(128, 160)), proc) for i in range(2)])
+    with torch.no_grad():
+        assert torch.equal(target_logits(model, batch), target_logits(grown, batch))
+    depth = model.cfg.text.num_hidden_layers
+    assert len(grown.language_model.model.layers) == depth + 2
+
+    cfg = TrainConfig(**{**CFG.__dict__, "steps": 3, "grow_layers": 2, "ground_weight": 1.0, "ground_layer": 1,
+                         "log_every": 1})
+    train(tmp_path / "grown", cfg, init=run, progress=False)
+    text = json.loads((tmp_path / "grown" / "config.json").read_text())["text_config"]
+    assert text["num_hidden_layers"] == depth + 2 and len(text["layer_types"]) == depth + 2
+    after = load_file(str(tmp_path / "grown" / "model.safetensors"))
+    new = [f"language_model.model.layers.{i}.{w}.weight" for i in (depth, depth + 1) for w in ("self_attn.o_proj", "mlp.down_proj")]
+    assert all(after[k].abs().sum() > 0 for k in new)  # off zero: the new layers learn
+    # the first step's logged attention statistic is the one of the layer asked for, not the middle one
+    from locate_ros.training.objective import joint_loss
+    from locate_ros.training.train import batch_samples
+
+    first = pack([build_example(s, proc) for s in batch_samples(cfg, 0)])
+    start = grow_decoder(model, 2, seed=cfg.seed)  # the trainer's grown model before its first step
+    with torch.no_grad():
+        asked, middle = (joint_loss(start, first, ground_layer=g)[1]["ground_mass"] for g in (1, -1))
+    logged = json.loads((tmp_path / "grown" / "train_log.jsonl").read_text().splitlines()[0])["ground_mass"]
+    assert logged == pytest.approx(asked, rel=1e-4) and asked != pytest.approx(middle, rel=1e-2)
+    assert load_model(tmp_path / "grown").cfg.text.num_hidden_layers == depth + 2
