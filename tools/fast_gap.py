@@ -16,7 +16,9 @@ after the true ones before it, as in Slow mode) and the block rows (all four fro
 Fast mode) rank first are off. `iou50` = boxes whose four argmax coordinates reach IoU 0.5 with the
 truth; `gross` = per coordinate (x1 y1 x2 y2) the share more than 50 bins off; `other_instance` =
 block coordinates more than 50 bins off that are within 12 bins of the same coordinate of another
-box in the answer (the block rows did not agree on which instance comes next).
+box in the answer (the block rows did not agree on which instance comes next); `end_as_box` =
+blocks whose target ends the answer (`<|im_end|>` + `<null>`s) that Fast mode's decision (the
+reference's rule) turns into a box instead, of `end_blocks`.
 """
 import argparse
 import json
@@ -25,6 +27,8 @@ import numpy as np
 import torch
 
 from locate_ros.data.families import make_sample
+from locate_ros.decoding.hybrid import mtp_decision
+from locate_ros.decoding.sampling import sample_tokens
 from locate_ros.evaluation.metrics import box_iou
 from locate_ros.evaluation.run import EVAL_SEED
 from locate_ros.locator import Locator
@@ -38,12 +42,17 @@ def teacher_forced(loc: Locator, samples) -> dict:
     """Stream rows against block rows on the true answer (see the module docstring)."""
     t = loc.tokens
     rows = {"stream": [], "block": []}
-    truth, other = [], 0
+    truth, other, end_blocks, end_as_box = [], 0, 0, 0
     for s in samples:
         ex = build_example(s, loc.processor)
         with torch.no_grad():
-            logits = target_logits(loc.model, pack([ex]))[:, t.coord_start:t.coord_end + 1]
-        best = logits.argmax(-1).tolist()
+            full = target_logits(loc.model, pack([ex]))
+        for window_rows in np.flatnonzero(ex.is_block_target).reshape(-1, 6):
+            if ex.target_ids[window_rows[0]] == t.im_end:
+                window = sample_tokens(full[torch.as_tensor(window_rows)], [], tokens=t, mode="fast")
+                end_blocks += 1
+                end_as_box += mtp_decision(window, "fast", t).type == "coord_box"
+        best = full[:, t.coord_start:t.coord_end + 1].argmax(-1).tolist()
         target = np.array(ex.target_ids) - t.coord_start
         is_coord = (target >= 0) & (target < t.num_coords)
         is_block = np.array(ex.is_block_target)
@@ -64,7 +73,7 @@ def teacher_forced(loc: Locator, samples) -> dict:
         iou = np.array([box_iou(p[None], g[None])[0, 0] for p, g in zip(pred, truth)])
         out[f"{kind}_iou50"] = round(float((iou >= 0.5).mean()), 3)
         out[f"{kind}_gross"] = np.round((np.abs(pred - truth) > GROSS_BINS).mean(0), 3).tolist()
-    out["other_instance"] = other
+    out.update(other_instance=other, end_blocks=end_blocks, end_as_box=end_as_box)
     return out
 
 

@@ -53,6 +53,10 @@ class TrainConfig:
     # mean). >1 weighs Fast mode's rows (a whole box off one forward step) more; run v8's 2 did not
     # narrow the fast-slow gap (tools/train_demo_model.sh)
     mtp_weight: float = 1.0
+    # >0: this much of each `<null>` target goes to ids no decision reads as a coordinate, so that
+    # Fast mode's box rule (any coordinate among a row's top 4) leaves the end of an answer alone
+    # (objective.NULL_RUNNERS_UP)
+    null_smoothing: float = 0.0
     seed: int = 0  # data stream and initialisation
     image_size: tuple[int, int] = (128, 224)  # (min, max) image side of the generated samples
     families: Optional[tuple[str, ...]] = None  # None = every data-engine family

@@ -217,12 +217,25 @@ def target_logits(model, batch: Batch, blind: bool = False) -> torch.Tensor:
     return model.language_model.logits(hidden[batch.target_rows.to(dev)])
 
 
+# Where null_smoothing puts the probability it takes from a `<null>` target: ids that no decision
+# reads as a coordinate. Why: Fast mode's box decision (decoding.hybrid.decode_bbox_avg, the
+# reference's rule) makes a window a box when each of rows 1-4 has *any* coordinate among its top 4
+# ids, whatever the probabilities. Trained on the plain cross-entropy, the end-of-answer block put
+# ~0.998 on `<null>` and left its small rest on a bump of neighbouring coordinate bins (its code
+# makes them alike), which outranks every other id: run v9 turned 27 of 34 such blocks into a
+# box (tools/fast_gap.py), and each answer in Fast mode ran on past its last object.
+NULL_RUNNERS_UP = ("im_end", "box_end", "ref_end")
+
+
 def joint_loss(model, batch: Batch, coord_sigma: float = 0.0, blind: bool = False, ground_weight: float = 0.0,
                ground_layer: int = -1, aid: "VisionAid | None" = None, aid_weight: float = 0.0,
-               mtp_weight: float = 1.0) -> tuple[torch.Tensor, dict]:
+               mtp_weight: float = 1.0, null_smoothing: float = 0.0) -> tuple[torch.Tensor, dict]:
     """Mean cross-entropy over the answer's next tokens and the blocks' targets, with per-kind stats.
 
     mtp_weight weighs each block row against a stream row (1: the plain mean over all rows).
+    null_smoothing > 0 moves that much of each `<null>` target's probability onto NULL_RUNNERS_UP
+    (see there); the log's `null_coord_top4` is the share of `<null>` rows with a coordinate among
+    their 4 most probable ids, either way.
 
     blind=True replaces every image token's feature by the mean feature of its image: the loss then
     tells how much the model relies on what is where in the picture (`image_gain` in the train log).
@@ -250,6 +263,12 @@ def joint_loss(model, batch: Batch, coord_sigma: float = 0.0, blind: bool = Fals
         per_row = torch.sum(-soft * F.log_softmax(logits, dim=-1), dim=-1)
     else:
         per_row = F.cross_entropy(logits, targets, reduction="none")
+    is_null = targets == tokens.null
+    if null_smoothing > 0 and is_null.any():
+        logp = F.log_softmax(logits[is_null], dim=-1)
+        runners_up = torch.tensor([getattr(tokens, name) for name in NULL_RUNNERS_UP], device=dev)
+        smoothed = -(1 - null_smoothing) * logp[:, tokens.null] - null_smoothing * logp[:, runners_up].mean(-1)
+        per_row = per_row.index_put((is_null.nonzero()[:, 0],), smoothed)
     is_block = batch.is_block_target.to(dev)
     if mtp_weight == 1.0:  # the paper's objective, and bit for bit the loss of the runs made before the option
         loss = lm_loss = per_row.mean()
@@ -273,6 +292,9 @@ def joint_loss(model, batch: Batch, coord_sigma: float = 0.0, blind: bool = Fals
         if is_coord.any():  # localisation, which the loss hides: how far the best coordinate bin is off
             best = logits[is_coord, tokens.coord_start:tokens.coord_end + 1].argmax(-1)
             stats["coord_err_bins"] = float((best - (targets[is_coord] - tokens.coord_start)).abs().float().mean())
+        if is_null.any():  # what Fast mode's box decision reads on the rows that must not be a box
+            top4 = logits[is_null].topk(4, dim=-1).indices
+            stats["null_coord_top4"] = float(((top4 >= tokens.coord_start) & (top4 <= tokens.coord_end)).any(-1).float().mean())
         if ground is not None:
             stats["ground_mass"] = float(torch.exp(-ground))
         stats.update(aid_stats)

@@ -239,7 +239,8 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
             g["lr"] = lr_at(step, cfg) * g.get("lr_scale", 1.0)
         ground = cfg.ground_weight if not cfg.ground_steps or step < cfg.ground_steps else 0.0
         loss, stats = joint_loss(model, batch, cfg.coord_sigma, ground_weight=ground, ground_layer=cfg.ground_layer,
-                                 aid=aid, aid_weight=cfg.vision_aid_weight, mtp_weight=cfg.mtp_weight)
+                                 aid=aid, aid_weight=cfg.vision_aid_weight, mtp_weight=cfg.mtp_weight,
+                                 null_smoothing=cfg.null_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(list(params), cfg.grad_clip)
@@ -248,7 +249,7 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
             with torch.no_grad():  # does the model use the picture? (0 = it ignores where things are)
                 blind = joint_loss(model, batch, cfg.coord_sigma, blind=True, ground_layer=cfg.ground_layer,
-                                   mtp_weight=cfg.mtp_weight)[1]
+                                   mtp_weight=cfg.mtp_weight, null_smoothing=cfg.null_smoothing)[1]
                 stats["image_gain"] = blind["loss"] - stats["loss"]
             log.write(json.dumps({"step": step, **stats, "grad_norm": float(grad_norm), "lr": opt.param_groups[0]["lr"],
                                   "elapsed_s": round(time.perf_counter() - t0, 1)}) + "\n")

@@ -195,3 +195,28 @@ def test_vision_aid_loss_reaches_the_vision_tower_once_its_read_outs_have_learne
         for p in aid.parameters():
             p.add_(0.01 * torch.randn_like(p))
     assert aid_gradient_reaches_the_tower()
+
+
+def test_null_smoothing_moves_part_of_each_null_target_onto_ids_that_are_no_coordinate(tiny_checkpoint, processor):
+    from locate_ros.model import load_model
+    from locate_ros.training.objective import NULL_RUNNERS_UP, target_logits
+
+    model = load_model(tiny_checkpoint)
+    batch = pack([build_example(make_sample(1, i, size=(128, 160)), processor) for i in range(2)])
+    t = model.cfg.tokens
+    with torch.no_grad():
+        plain, stats = joint_loss(model, batch)
+        smoothed, _ = joint_loss(model, batch, null_smoothing=0.1)
+        logp = torch.log_softmax(target_logits(model, batch), dim=-1)
+    targets = batch.target_ids
+    is_null = targets == t.null
+    assert is_null.any() and not is_null[~batch.is_block_target].any()  # only block rows end in <null>
+    ce = -logp[torch.arange(len(targets)), targets]
+    runners_up = torch.tensor([getattr(t, name) for name in NULL_RUNNERS_UP])
+    assert all(not t.is_coord(int(i)) for i in runners_up)
+    by_hand = torch.where(is_null, 0.9 * ce - 0.1 * logp[:, runners_up].mean(-1), ce).mean()
+    assert plain.item() == pytest.approx(ce.mean().item(), rel=1e-5)
+    assert smoothed.item() == pytest.approx(by_hand.item(), rel=1e-5)
+    top4 = logp[is_null].topk(4, dim=-1).indices
+    assert stats["null_coord_top4"] == pytest.approx(
+        float(((top4 >= t.coord_start) & (top4 <= t.coord_end)).any(-1).float().mean()))
