@@ -41,7 +41,7 @@ SAME_BINS = 12  # ... and one this close to another box's coordinate is that box
 def teacher_forced(loc: Locator, samples) -> dict:
     """Stream rows against block rows on the true answer (see the module docstring)."""
     t = loc.tokens
-    rows = {"stream": [], "block": []}
+    picked = {"stream": [], "block": []}  # per scene, [boxes, 4] argmax coordinates of each kind of row
     truth, other, end_blocks, end_as_box = [], 0, 0, 0
     for s in samples:
         ex = build_example(s, loc.processor)
@@ -52,14 +52,14 @@ def teacher_forced(loc: Locator, samples) -> dict:
                 window = sample_tokens(full[torch.as_tensor(window_rows)], [], tokens=t, mode="fast")
                 end_blocks += 1
                 end_as_box += mtp_decision(window, "fast", t).type == "coord_box"
-        best = full[:, t.coord_start:t.coord_end + 1].argmax(-1).tolist()
+        best = full[:, t.coord_start:t.coord_end + 1].argmax(-1).numpy()
         target = np.array(ex.target_ids) - t.coord_start
         is_coord = (target >= 0) & (target < t.num_coords)
         is_block = np.array(ex.is_block_target)
         boxes = target[is_coord & ~is_block].reshape(-1, 4).astype(float)  # boxes only: `objects` has no points
-        for kind, pick in (("stream", ~is_block), ("block", is_block)):
-            rows[kind].append(np.array(best)[is_coord & pick].reshape(-1, 4).astype(float))
-        block = rows["block"][-1]
+        for kind, rows in (("stream", ~is_block), ("block", is_block)):
+            picked[kind].append(best[is_coord & rows].reshape(-1, 4).astype(float))
+        block = picked["block"][-1]
         for k in range(len(boxes)):
             others = np.delete(boxes, k, 0)
             for j in range(1, 4):
@@ -69,7 +69,7 @@ def teacher_forced(loc: Locator, samples) -> dict:
     truth = np.concatenate(truth)
     out = {"mode": "teacher_forced", "boxes": len(truth)}
     for kind in ("stream", "block"):
-        pred = np.concatenate(rows[kind])
+        pred = np.concatenate(picked[kind])
         iou = np.array([box_iou(p[None], g[None])[0, 0] for p, g in zip(pred, truth)])
         out[f"{kind}_iou50"] = round(float((iou >= 0.5).mean()), 3)
         out[f"{kind}_gross"] = np.round((np.abs(pred - truth) > GROSS_BINS).mean(0), 3).tolist()

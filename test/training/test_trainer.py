@@ -138,7 +138,8 @@ def test_a_grown_decoder_computes_what_the_checkpoint_did_and_then_trains_its_ne
     the grounding aid stays on the layer it is told (its attention statistic is logged)."""
     from locate_ros.processing import Processor
     from locate_ros.training.config import grow_decoder
-    from locate_ros.training.objective import build_example, pack, target_logits
+    from locate_ros.training.objective import build_example, joint_loss, pack, target_logits
+    from locate_ros.training.train import batch_samples
 
     run, _ = trained
     model = load_model(run)
@@ -159,9 +160,6 @@ def test_a_grown_decoder_computes_what_the_checkpoint_did_and_then_trains_its_ne
     new = [f"language_model.model.layers.{i}.{w}.weight" for i in (depth, depth + 1) for w in ("self_attn.o_proj", "mlp.down_proj")]
     assert all(after[k].abs().sum() > 0 for k in new)  # off zero: the new layers learn
     # the first step's logged attention statistic is the one of the layer asked for, not the middle one
-    from locate_ros.training.objective import joint_loss
-    from locate_ros.training.train import batch_samples
-
     first = pack([build_example(s, proc) for s in batch_samples(cfg, 0)])
     start = grow_decoder(model, 2, seed=cfg.seed)  # the trainer's grown model before its first step
     with torch.no_grad():
