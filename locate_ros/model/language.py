@@ -154,11 +154,11 @@ class Attention(nn.Module):
             q, k, v = (segments.pad(t.transpose(0, 1)).transpose(1, 2) for t in (q, keys, values))
             B, _, T, _ = q.shape
             out = F.scaled_dot_product_attention(q.reshape(B, self.kv_heads, rep * T, self.head_dim), k, v, attn_mask=mask)
-            out = segments.unpad(out.view(B, self.heads, T, self.head_dim).transpose(1, 2))
+            out = segments.unpad(out.reshape(B, self.heads, T, self.head_dim).transpose(1, 2))
             return self.o_proj(out.reshape(S, -1))
         q = q.reshape(self.kv_heads, rep * S, self.head_dim)
         out = F.scaled_dot_product_attention(q[None], keys[None], values[None], attn_mask=mask)
-        return self.o_proj(out[0].view(self.heads, S, self.head_dim).transpose(0, 1).reshape(S, -1))
+        return self.o_proj(out[0].reshape(self.heads, S, self.head_dim).transpose(0, 1).reshape(S, -1))
 
 
 class MLP(nn.Module):

@@ -95,3 +95,33 @@ def test_segments_refuse_a_filled_cache_or_a_wrong_row_count(tiny_model):
         decoder(x, torch.arange(4, 8), None, cache, segments=Segments.of([4]))
     with pytest.raises(ValueError, match="segments cover"):
         decoder(x, torch.arange(4), None, NoCache(), segments=Segments.of([2, 3]))
+
+
+def test_packed_attention_takes_attention_output_in_any_memory_layout(tiny_checkpoint, monkeypatch):
+    """On CUDA, scaled_dot_product_attention's efficient kernels return [B, H, T, D] as a view of
+    [B, T, H, D] storage (not contiguous); the packed path once called .view on it, and the first
+    training step on an H100 failed. Hand both attention paths that layout on the CPU: same output."""
+    import torch.nn.functional as F
+
+    decoder = load_model(tiny_checkpoint).language_model.model
+    lengths = [5, 11, 3]
+    mask = _packed_mask(lengths)
+    positions = torch.cat([torch.arange(n) for n in lengths])
+    embeds = torch.randn(sum(lengths), decoder.cfg.hidden_size, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        plain = decoder(embeds, positions, blocks(mask, lengths), NoCache(), segments=Segments.of(lengths))
+        sdpa = F.scaled_dot_product_attention
+
+        def cuda_layout(*args, **kwargs):
+            out = sdpa(*args, **kwargs)
+            return out.transpose(1, 2).contiguous().transpose(1, 2)  # the same values, strided as CUDA's
+
+        monkeypatch.setattr(F, "scaled_dot_product_attention", cuda_layout)
+        strided = decoder(embeds, positions, blocks(mask, lengths), NoCache(), segments=Segments.of(lengths))
+        monkeypatch.setattr(F, "scaled_dot_product_attention", sdpa)
+        cached = decoder(embeds[:5], positions[:5], None, KVCache(decoder.cfg, 8, torch.float32, "cpu"))
+        monkeypatch.setattr(F, "scaled_dot_product_attention", cuda_layout)
+        cached_strided = decoder(embeds[:5], positions[:5], None, KVCache(decoder.cfg, 8, torch.float32, "cpu"))
+    assert plain.abs().max() > 0.1 and cached.abs().max() > 0.1
+    assert torch.equal(strided, plain)
+    assert torch.equal(cached_strided, cached)  # the decoding path (one sequence, a KV cache) too
