@@ -11,9 +11,12 @@ from locate_ros import Locator
 from locate_ros.cli import BUNDLED_MODEL, default_model_path, demo_scene
 from locate_ros.evaluation import dense_f1
 
-# Measured on the development machine (run v10, tools/train_demo_model.sh): every mode finds the 5
-# squares with 5 boxes (F1@0.5 1.0); the floor allows one match to flip (4 of 5 with 5 boxes is 0.8).
+# Measured on the development machine (run v12, tools/train_demo_model.sh): every mode finds the 5
+# squares with 5 boxes (F1@0.5 1.0; mean F1 over IoU 0.50:0.95 slow 0.90, fast and hybrid 0.86); the
+# F1@0.5 floor allows one match to flip (4 of 5 with 5 boxes is 0.8), the mean-F1 floor a few boxes
+# to move by a pixel or two.
 MIN_F1_50 = {"slow": 0.75, "fast": 0.75, "hybrid": 0.75}
+MIN_MEAN_F1 = {"slow": 0.75, "fast": 0.7, "hybrid": 0.7}
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +42,7 @@ def test_the_demo_model_finds_the_objects_of_the_demo_scene(locator, mode):
     pred = np.array([d.box for d in res.detections if d.box is not None]).reshape(-1, 4)
     f1 = dense_f1([pred], [truth])
     assert f1.f1_50 >= MIN_F1_50[mode], (mode, f1, pred.round().tolist(), truth.tolist())
+    assert f1.mean_f1 >= MIN_MEAN_F1[mode], (mode, f1, pred.round().tolist(), truth.tolist())
     assert all(0.0 < d.score <= 1.0 for d in res.detections)  # scores are filled in
 
 
