@@ -57,6 +57,9 @@ class TrainConfig:
     # Fast mode's box rule (any coordinate among a row's top 4) leaves the end of an answer alone
     # (objective.NULL_RUNNERS_UP)
     null_smoothing: float = 0.0
+    # >0: the answer's coordinates, as inputs (targets stay true), move by a Gaussian of this many
+    # bins (objective.build_example), so that block rows learn to read back slightly-off boxes
+    prefix_jitter: float = 0.0
     seed: int = 0  # data stream and initialisation
     image_size: tuple[int, int] = (128, 224)  # (min, max) image side of the generated samples
     families: Optional[tuple[str, ...]] = None  # None = every data-engine family

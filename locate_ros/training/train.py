@@ -88,7 +88,8 @@ class StepBatches(torch.utils.data.Dataset):
         return max(self.end - self.start, 0)
 
     def __getitem__(self, i: int):
-        return pack([build_example(s, self.processor) for s in batch_samples(self.cfg, self.start + i)])
+        return pack([build_example(s, self.processor, prefix_jitter=self.cfg.prefix_jitter)
+                     for s in batch_samples(self.cfg, self.start + i)])
 
 
 def step_batches(cfg: TrainConfig, processor: Processor, start: int, end: int, workers: int):

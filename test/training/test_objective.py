@@ -220,3 +220,37 @@ def test_null_smoothing_moves_part_of_each_null_target_onto_ids_that_are_no_coor
     top4 = logp[is_null].topk(4, dim=-1).indices
     assert stats["null_coord_top4"] == pytest.approx(
         float(((top4 >= t.coord_start) & (top4 <= t.coord_end)).any(-1).float().mean()))
+
+
+def test_prefix_jitter_moves_only_answer_coordinates_read_as_inputs(processor):
+    """--prefix-jitter: the answer's coordinate tokens, as inputs, move by a few bins, the same way for
+    the same sample; targets, prompt and block rows stay as they were; the trainer's batches carry it."""
+    from locate_ros.training.config import TrainConfig
+    from locate_ros.training.train import StepBatches
+
+    t = processor.config.tokens
+    sample = make_sample(3, 5, family="objects", size=(128, 160))
+    plain = build_example(sample, processor)
+    jittered = build_example(sample, processor, prefix_jitter=4.0)
+    assert build_example(sample, processor, prefix_jitter=4.0).ids == jittered.ids  # a function of the sample
+    assert (jittered.target_rows, jittered.target_ids) == (plain.target_rows, plain.target_ids)  # targets stay true
+    answer_start = plain.target_rows[0] + 1
+    coords = [i for i in range(answer_start, plain.stream_len) if t.coord_start <= plain.ids[i] <= t.coord_end]
+    changed = [i for i, (a, b) in enumerate(zip(plain.ids, jittered.ids)) if a != b]
+    assert len(coords) >= 4 and len(changed) >= len(coords) // 2  # most coordinates move (P(0 bins) ~ 0.1 at 4)
+    assert set(changed) <= set(coords)  # nothing else: prompt, tags, block anchors and masks
+    moves = [jittered.ids[i] - plain.ids[i] for i in changed]
+    assert max(abs(m) for m in moves) <= 24 and all(t.coord_start <= jittered.ids[i] <= t.coord_end for i in changed)
+    # centred on the truth: round(N(0, 0.3)) is 0 for ~9 in 10 coordinates (pooled over a few samples)
+    moved = total = 0
+    for index in range(6, 14):
+        other = make_sample(3, index, family="objects", size=(128, 160))
+        a, b = build_example(other, processor), build_example(other, processor, prefix_jitter=0.3)
+        total += sum(t.coord_start <= tok <= t.coord_end for tok in a.ids[a.target_rows[0] + 1:a.stream_len])
+        moved += sum(x != y for x, y in zip(a.ids, b.ids))
+    assert total >= 20 and moved < total / 4, (moved, total)
+
+    cfg = TrainConfig(examples_per_step=2, image_size=(128, 160), families=("objects",))
+    batches = [StepBatches(c, processor, 0, 1)[0] for c in (cfg, TrainConfig(**{**cfg.__dict__, "prefix_jitter": 4.0}))]
+    assert torch.equal(batches[0].target_ids, batches[1].target_ids)
+    assert not torch.equal(batches[0].ids, batches[1].ids)
