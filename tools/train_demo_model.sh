@@ -193,6 +193,16 @@
 #            boxes (mean F1 slow 0.90, fast and hybrid 0.86). Bundled: better than v10 in every mode on
 #            `objects`. GPU training is not bit-reproducible on another machine (TF32, CUDA kernels);
 #            STEPS= repeats the step counts. (Trained at commit 7a7a2d3 + tools/gpu_train.sh.)
+#   v13      --init runs/v12 on the 2-core CPU with negatives back (--negative-share 0.12: absent categories
+#            asked for, answer None), lr 2e-4, seed 51, 2,800 steps (67 min, part of it beside tests).
+#            Presence learned: on the evaluation command's 82 `objects` scenes, slow mode answers None
+#            for 27 of 27 absent categories (v12: 4 of 27), but also for 27 of 97 present ones (v12: 1),
+#            the k2 failure again (the one None token beats a first-coordinate distribution spread over
+#            bins). Evaluation command: `objects` slow 0.423 / 0.561 (v12 0.545 / 0.735), fast 0.444 /
+#            0.619, hybrid 0.445 / 0.623 (fallback 0.07); referring F1@0.5 slow 0.53, fast and hybrid
+#            0.56. The COCO protocol drops boxes of absent categories, so presence cannot raise this
+#            score, and slow's misses lower it; the fast/hybrid "gap" goals pass only because slow fell.
+#            Not bundled.
 # The bundled checkpoint (locate_ros/demo_model) is v12 at step 4,437: h2 as below (its first 4,000 steps at
 # --steps 4000, then the same command with --steps 8000 --stop-after 3200; trained at commit fad0e9e,
 # when answers were in raster order, which only its 18% `objects` samples see), then k1, k2, k5, v0, v1,
@@ -257,6 +267,7 @@ fresh_schedule v10 v9 2800 48 --ground-layer 2 --null-smoothing 0.03  # ~50 min
 # the schedule to the 550 s budget, which is how these counts were found):
 STEPS=4110 tools/gpu_train.sh v11 runs/v10 49 550 32  # 487 s on an H100
 STEPS=4437 tools/gpu_train.sh v12 runs/v11 50 540 32  # 494 s on an H100
+fresh_schedule v13 v12 2800 51 --ground-layer 2 --null-smoothing 0.03 --negative-share 0.12 --lr 2e-4  # ~67 min; not bundled
 mkdir -p locate_ros/demo_model
 for f in config.json model.safetensors tokenizer.json tokenizer_config.json special_tokens_map.json \
          chat_template.json preprocessor_config.json processor_config.json generation_config.json; do
