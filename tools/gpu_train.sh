@@ -3,7 +3,7 @@
 # usage: [STEPS=N] tools/gpu_train.sh NAME INIT SEED BUDGET_S EXAMPLES_PER_STEP [MORE TRAINER FLAGS]
 #
 # Why sized by time: a lent GPU machine runs one command for at most 10 minutes, and the cosine
-# schedule needs its length up front. So a 40-step probe (thrown away) measures seconds per step,
+# schedule needs its length up front. So a 61-step probe (thrown away, timed over steps 20-60) measures seconds per step,
 # and the schedule gets as many steps as fit in what is left of BUDGET_S. STEPS=N skips the probe
 # and trains N steps (to repeat a recorded run; the probe's count is in its output). The flags are the CPU
 # recipe's fresh_schedule (tools/train_demo_model.sh) with the options every run since v10 keeps.
@@ -20,6 +20,7 @@ flags=(--init "$init" --families objects --image-size 144 256 --lr 3e-4 --ground
        --vision-aid-weight 1 --freeze-coord-embeddings --negative-share 0 --ground-layer 2
        --null-smoothing 0.03 --examples-per-step "$examples" --seed "$seed" --data-workers "$workers" "$@")
 export PYTHONUNBUFFERED=1
+if [ -e "runs/$name" ]; then echo "runs/$name exists: this starts a fresh schedule, so give a new NAME" >&2; exit 1; fi
 steps=${STEPS:-}
 if [ -z "$steps" ]; then
     probe=/tmp/probe_$name
@@ -31,7 +32,6 @@ if [ -z "$steps" ]; then
     steps=$($py -c "print(int($left / $s_per_step))")
     echo "probe: $s_per_step s/step with $examples examples/step, $workers data workers -> $steps steps in ${left}s"
 fi
-rm -rf "runs/$name"
 $py -m locate_ros.training.train --out "runs/$name" "${flags[@]}" --steps "$steps" >"/tmp/$name.log" 2>&1 \
     || { tail -c 3000 "/tmp/$name.log"; exit 1; }
 tail -n 1 "runs/$name/train_log.jsonl"
