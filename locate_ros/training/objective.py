@@ -123,9 +123,9 @@ def build_example(sample: Sample, processor: Processor, block: int = 6, prefix_j
     if prefix_jitter > 0:
         rng = np.random.default_rng([sample.seed, sample.index, JITTER_STREAM])
         for i in range(P, T):
-            if tokens.coord_start <= ids[i] <= tokens.coord_end:
+            if tokens.is_coord(ids[i]):
                 moved = ids[i] - tokens.coord_start + round(rng.normal(0.0, prefix_jitter))
-                ids[i] = tokens.coord_start + min(max(moved, 0), tokens.coord_end - tokens.coord_start)
+                ids[i] = tokens.coord_start + min(max(moved, 0), tokens.num_coords - 1)
     is_block = [False] * len(target_rows)
     block_rows = []
     # grounding: the rows predicting coordinate j of located item i, and the image tokens on that edge

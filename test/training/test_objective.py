@@ -235,18 +235,18 @@ def test_prefix_jitter_moves_only_answer_coordinates_read_as_inputs(processor):
     assert build_example(sample, processor, prefix_jitter=4.0).ids == jittered.ids  # a function of the sample
     assert (jittered.target_rows, jittered.target_ids) == (plain.target_rows, plain.target_ids)  # targets stay true
     answer_start = plain.target_rows[0] + 1
-    coords = [i for i in range(answer_start, plain.stream_len) if t.coord_start <= plain.ids[i] <= t.coord_end]
+    coords = [i for i in range(answer_start, plain.stream_len) if t.is_coord(plain.ids[i])]
     changed = [i for i, (a, b) in enumerate(zip(plain.ids, jittered.ids)) if a != b]
     assert len(coords) >= 4 and len(changed) >= len(coords) // 2  # most coordinates move (P(0 bins) ~ 0.1 at 4)
     assert set(changed) <= set(coords)  # nothing else: prompt, tags, block anchors and masks
     moves = [jittered.ids[i] - plain.ids[i] for i in changed]
-    assert max(abs(m) for m in moves) <= 24 and all(t.coord_start <= jittered.ids[i] <= t.coord_end for i in changed)
+    assert max(abs(m) for m in moves) <= 24 and all(t.is_coord(jittered.ids[i]) for i in changed)
     # centred on the truth: round(N(0, 0.3)) is 0 for ~9 in 10 coordinates (pooled over a few samples)
     moved = total = 0
     for index in range(6, 14):
         other = make_sample(3, index, family="objects", size=(128, 160))
         a, b = build_example(other, processor), build_example(other, processor, prefix_jitter=0.3)
-        total += sum(t.coord_start <= tok <= t.coord_end for tok in a.ids[a.target_rows[0] + 1:a.stream_len])
+        total += sum(t.is_coord(tok) for tok in a.ids[a.target_rows[0] + 1:a.stream_len])
         moved += sum(x != y for x, y in zip(a.ids, b.ids))
     assert total >= 20 and moved < total / 4, (moved, total)
 
