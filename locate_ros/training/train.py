@@ -126,6 +126,16 @@ def load_optimizer(opt: torch.optim.AdamW, names: dict, path: Path) -> None:
 
 # --- the loop ---------------------------------------------------------------------------------------
 
+def trim_log(path: Path, start: int) -> None:
+    """Keep the log lines of the steps before `start`. Why: a run killed between two saves has logged
+    steps that the resumed run trains again (the same batches, the same numbers), and a kill in the
+    middle of a write leaves a torn last line; without this the log would hold those steps twice."""
+    lines = path.read_text().splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines.pop()
+    path.write_text("".join(line for line in lines if json.loads(line)["step"] < start))
+
+
 def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Optional[Path] = None,
           device: Optional[str] = None, progress: bool = True, stop_after: Optional[int] = None,
           data_workers: int = 0) -> Path:
@@ -231,7 +241,10 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
 
     from tqdm import tqdm
 
-    log = open(out / "train_log.jsonl", "a")
+    log_path = out / "train_log.jsonl"
+    if log_path.exists():
+        trim_log(log_path, start)
+    log = open(log_path, "a")
     t0 = time.perf_counter()
     end = cfg.steps if stop_after is None else min(cfg.steps, start + stop_after)
     bar = tqdm(range(start, end), initial=start, total=cfg.steps, disable=not progress, desc="train")

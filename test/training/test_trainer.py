@@ -40,6 +40,26 @@ def test_an_interrupted_run_resumes_bit_exactly(tmp_path):
         assert oa.keys() == ob.keys() and all(torch.equal(oa[k], ob[k]) for k in oa), run
 
 
+def test_a_run_killed_between_saves_resumes_with_each_step_logged_once(tmp_path):
+    """A process killed after logging steps 4 and 5 but before saving them (its last save was at
+    step 4), mid-way through writing one more line: the resumed run trains steps 4 and 5 again, and
+    its log holds every step once, with the numbers of a run never stopped."""
+    cfg = TrainConfig(**{**CFG.__dict__, "steps": 6, "log_every": 1})
+    train(tmp_path / "straight", cfg, ModelSize.tiny(), progress=False)
+    straight_log = (tmp_path / "straight" / "train_log.jsonl").read_text()
+    train(tmp_path / "killed", cfg, ModelSize.tiny(), progress=False, stop_after=4)
+    assert json.loads((tmp_path / "killed" / "trainer_state.json").read_text())["step"] == 4
+    # what the killed process had written: the same lines (the same batches, bit for bit), then a torn one
+    (tmp_path / "killed" / "train_log.jsonl").write_text(straight_log + '{"step": 6, "lo')
+    train(tmp_path / "killed", cfg, ModelSize.tiny(), progress=False)
+
+    def without_times(text):
+        return [{k: v for k, v in json.loads(line).items() if k != "elapsed_s"} for line in text.splitlines()]
+    resumed = without_times((tmp_path / "killed" / "train_log.jsonl").read_text())
+    assert [e["step"] for e in resumed] == list(range(6))
+    assert resumed == without_times(straight_log)
+
+
 def test_the_vision_aid_learns_colours_and_its_run_resumes_bit_exactly(tmp_path):
     """With vision_aid_weight the read-outs learn the colour of the object under each image token
     (well above the ~1/8 of a guess; they start at zero, i.e. always "red"), are saved beside the checkpoint (never in it), and an
