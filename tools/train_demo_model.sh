@@ -222,7 +222,9 @@
 #            0.074): better than both in every mode (fast - slow -0.092, hybrid - slow -0.088); referring F1@0.5
 #            slow 0.52, fast 0.43, hybrid 0.43. But on the demo scene fast and hybrid find 4 of 5 squares (mean
 #            F1 0.66; v12 5 of 5, 0.86; slow 5 of 5, 0.88): not bundled, since `make demo` (hybrid) would show
-#            one square fewer. Averaging the next schedules with their start is the cheap step to try first.
+#            one square fewer. Averaging the next schedules with their start is the cheap step to try first,
+#            though not a sure one: the mean of v11 and v12 (v12's schedule started from v11) scored slow 0.543 /
+#            0.720, fast 0.446 / 0.606, hybrid 0.466 / 0.637, no better than v12 (demo scene 5 of 5 in every mode).
 # The bundled checkpoint (locate_ros/demo_model) is v12 at step 4,437: h2 as below (its first 4,000 steps at
 # --steps 4000, then the same command with --steps 8000 --stop-after 3200; trained at commit fad0e9e,
 # when answers were in raster order, which only its 18% `objects` samples see), then k1, k2, k5, v0, v1,
