@@ -3,9 +3,9 @@
     python tools/average_checkpoints.py OUT CKPT CKPT [CKPT ...] [--weights W W ...]
 
 Why: a fine-tuning schedule that starts from a checkpoint ends at a point of the same basin, and the
-mean of the two often scores better than either (weight averaging, as in model soups / WiSE-FT):
-v12 and v14 averaged scored 0.567 slow `objects` mean F1 against 0.545 and 0.542 (see
-tools/train_demo_model.sh). OUT gets the weighted mean of every floating-point tensor (computed in
+mean of the two can score better than either (weight averaging, as in model soups / WiSE-FT):
+v12 and v14 averaged scored 0.567 slow `objects` mean F1 against 0.545 and 0.542; v11 and v12
+averaged did not beat v12 (tools/train_demo_model.sh). So measure the mean before using it. OUT gets the weighted mean of every floating-point tensor (computed in
 float64, stored in the first checkpoint's dtypes) and the first checkpoint's other release files
 (config, tokenizer, processor). Safetensors only; the checkpoints must agree on config.json and on
 every tensor's name, shape and dtype, or nothing is written.
