@@ -1,5 +1,5 @@
 """tools/average_checkpoints.py: the weighted mean of two checkpoints of one model, in the release layout;
-checkpoints of different models are refused before anything is written."""
+checkpoints of different models or tokenizers are refused before anything is written."""
 import shutil
 import subprocess
 import sys
@@ -50,5 +50,10 @@ def test_checkpoints_of_different_models_are_refused(tmp_path):
     shifted_copy(tmp_path / "b", drop=name)
     out = run(tmp_path / "avg", BUNDLED_MODEL, tmp_path / "b")
     assert out.returncode == 1 and "differ" in out.stderr and not (tmp_path / "avg").exists()
+    shifted_copy(tmp_path / "c")
+    tokenizer = tmp_path / "c" / "tokenizer.json"
+    tokenizer.write_text(tokenizer.read_text().replace('"<box>"', '"<b0x>"', 1))
+    out = run(tmp_path / "avg", BUNDLED_MODEL, tmp_path / "c")
+    assert out.returncode == 1 and "tokenizer.json differ" in out.stderr and not (tmp_path / "avg").exists()
     out = run(tmp_path / "avg", BUNDLED_MODEL)  # one checkpoint is no average
     assert out.returncode == 1 and "two or more" in out.stderr

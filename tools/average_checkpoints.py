@@ -7,8 +7,8 @@ mean of the two can score better than either (weight averaging, as in model soup
 v12 and v14 averaged scored 0.567 slow `objects` mean F1 against 0.545 and 0.542; v11 and v12
 averaged did not beat v12 (tools/train_demo_model.sh). So measure the mean before using it. OUT gets the weighted mean of every floating-point tensor (computed in
 float64, stored in the first checkpoint's dtypes) and the first checkpoint's other release files
-(config, tokenizer, processor). Safetensors only; the checkpoints must agree on config.json and on
-every tensor's name, shape and dtype, or nothing is written.
+(config, tokenizer, processor). Safetensors only; the checkpoints must agree on config.json,
+their tokenizer files and every tensor's name, shape and dtype, or nothing is written.
 """
 import argparse
 import json
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 RELEASE_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                  "chat_template.json", "preprocessor_config.json", "processor_config.json", "generation_config.json")
 
@@ -28,6 +29,10 @@ def average(out: Path, checkpoints: list[Path], weights: list[float]) -> None:
     configs = [json.loads((c / "config.json").read_text()) for c in checkpoints]
     if any(c != configs[0] for c in configs[1:]):
         raise ValueError("the checkpoints' config.json differ: they are not the same model")
+    for name in TOKENIZER_FILES:  # the same ids must mean the same tokens
+        contents = [(c / name).read_bytes() if (c / name).exists() else None for c in checkpoints]
+        if any(x != contents[0] for x in contents[1:]):
+            raise ValueError(f"the checkpoints' {name} differ: their token ids do not mean the same")
     tensors = [load_file(str(c / "model.safetensors")) for c in checkpoints]
     first = tensors[0]
     for path, t in zip(checkpoints[1:], tensors[1:]):
