@@ -5,22 +5,23 @@
 Why: a fine-tuning schedule that starts from a checkpoint ends at a point of the same basin, and the
 mean of the two can score better than either (weight averaging, as in model soups / WiSE-FT):
 v12 and v14 averaged scored 0.567 slow `objects` mean F1 against 0.545 and 0.542; v11 and v12
-averaged did not beat v12 (tools/train_demo_model.sh). So measure the mean before using it. OUT gets the weighted mean of every floating-point tensor (computed in
-float64, stored in the first checkpoint's dtypes) and the first checkpoint's other release files
-(config, tokenizer, processor). Safetensors only; the checkpoints must agree on config.json,
-their tokenizer files and every tensor's name, shape and dtype, or nothing is written.
+averaged did not beat v12 (tools/train_demo_model.sh). So measure the mean before using it.
+OUT gets the weighted mean of every floating-point tensor (computed in float64, stored in the
+config's torch_dtype) and the first checkpoint's side files (tokenizer, processor), read and
+written by the package's own load_model / save_pretrained, so sharded release checkpoints work
+too. The checkpoints must agree on config.json, their tokenizer files and every tensor's name and
+shape, or nothing is written.
 """
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+import torch
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
-RELEASE_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                 "chat_template.json", "preprocessor_config.json", "processor_config.json", "generation_config.json")
+from locate_ros.model.checkpoint import SIDE_FILES, CheckpointError, load_model, save_pretrained
+
+TOKENIZER_FILES = tuple(f for f in SIDE_FILES if f.startswith(("tokenizer", "special_tokens")))
 
 
 def average(out: Path, checkpoints: list[Path], weights: list[float]) -> None:
@@ -33,23 +34,21 @@ def average(out: Path, checkpoints: list[Path], weights: list[float]) -> None:
         contents = [(c / name).read_bytes() if (c / name).exists() else None for c in checkpoints]
         if any(x != contents[0] for x in contents[1:]):
             raise ValueError(f"the checkpoints' {name} differ: their token ids do not mean the same")
-    tensors = [load_file(str(c / "model.safetensors")) for c in checkpoints]
-    first = tensors[0]
-    for path, t in zip(checkpoints[1:], tensors[1:]):
-        if t.keys() != first.keys() or any(t[k].shape != first[k].shape or t[k].dtype != first[k].dtype for k in first):
-            raise ValueError(f"{path}: tensor names, shapes or dtypes differ from {checkpoints[0]}")
+    dtype = getattr(torch, configs[0].get("torch_dtype", "float32"))  # the files' own: no copy, no rounding
+    models = []
+    for c in checkpoints:
+        try:
+            models.append(load_model(c, dtype=dtype))
+        except CheckpointError as e:  # with one config.json, a missing or misshaped tensor is this
+            raise ValueError(f"{c}: its tensors differ from the model's config ({e})") from None
+    states = [m.state_dict() for m in models]
     total = sum(weights)
-    averaged = {}
-    for k, v in first.items():
-        if v.is_floating_point():
-            averaged[k] = (sum(w * t[k].double() for w, t in zip(weights, tensors)) / total).to(v.dtype)
-        else:
-            averaged[k] = v
-    out.mkdir(parents=True, exist_ok=True)
-    save_file(averaged, str(out / "model.safetensors"), metadata={"format": "pt"})
-    for name in RELEASE_FILES:
-        if (checkpoints[0] / name).exists():
-            shutil.copyfile(checkpoints[0] / name, out / name)
+    # all means first, then load: a tied head is the embedding's own tensor, so writing in place would
+    # average it twice
+    averaged = {k: (sum(w * s[k].double() for w, s in zip(weights, states)) / total).to(v.dtype)
+                if v.is_floating_point() else v for k, v in states[0].items()}
+    models[0].load_state_dict(averaged)
+    save_pretrained(models[0], out, dtype=dtype, side_files_from=checkpoints[0])
 
 
 def main(argv=None) -> int:
@@ -60,7 +59,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         average(args.out, args.checkpoints, args.weights or [1.0] * len(args.checkpoints))
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, CheckpointError) as e:
         print(f"average_checkpoints: {e}", file=sys.stderr)
         return 1
     print(f"wrote {args.out} (mean of {len(args.checkpoints)} checkpoints)")
