@@ -79,6 +79,11 @@ class TrainConfig:
     # with --init: append this many decoder layers (grow_decoder), e.g. to give Fast mode's block rows
     # more depth to agree on one instance; keep --ground-layer where the checkpoint learned it
     grow_layers: int = 0
+    # >0: also keep an exponential moving average of the trained weights (each step ema += (1 - d) *
+    # (w - ema)), saved as a release checkpoint in OUT/ema. It starts at the first weights, so a
+    # fine-tune's average keeps part of the checkpoint it began from: the equal mean of v12 and v14
+    # (v14's schedule began at v12) beat both in every mode (tools/train_demo_model.sh, `avg`)
+    ema_decay: float = 0.0
     tokenizer_samples: int = 3000  # data-engine samples whose text the tokenizer is learned from
     save_every: int = 500
     log_every: int = 10

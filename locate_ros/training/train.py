@@ -218,6 +218,15 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
     opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
     if start and (out / "optimizer.safetensors").exists():
         load_optimizer(opt, params, out / "optimizer.safetensors")
+    ema = None  # the moving average of model_params, in their order (cfg.ema_decay)
+    if cfg.ema_decay > 0:
+        if lora is not None:
+            raise ValueError("--ema-decay averages the model's own weights; with --lora-rank they do not train")
+        if resuming:  # saved in float32 like the weights: the resumed average is the uninterrupted one
+            saved = dict(load_model(out / "ema", device=device, dtype=torch.float32).named_parameters())
+            ema = [saved[params[p]].detach().clone() for p in model_params]
+        else:
+            ema = [p.detach().clone() for p in model_params]
 
     def save(step: int, elapsed: float) -> None:
         model.eval()
@@ -233,6 +242,14 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
             from safetensors.torch import save_file
 
             save_file({k: v.detach().cpu().contiguous() for k, v in aid.state_dict().items()}, str(out / "vision_aid.safetensors"))
+        if ema is not None:  # the average goes through the model's own writer: swap it in, then back
+            with torch.no_grad():
+                live = [p.detach().clone() for p in model_params]
+                for p, e in zip(model_params, ema):
+                    p.copy_(e)
+                save_pretrained(model, out / "ema", side_files_from=out)
+                for p, w in zip(model_params, live):
+                    p.copy_(w)
         save_optimizer(opt, params, out / "optimizer.safetensors")
         state_file.write_text(json.dumps({"step": step, "train_config": dataclasses.asdict(cfg),
                                           "model_size": dataclasses.asdict(size), "elapsed_s": prior_s + elapsed,
@@ -259,6 +276,10 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(list(params), cfg.grad_clip)
         opt.step()
+        if ema is not None:
+            with torch.no_grad():
+                for e, p in zip(ema, model_params):
+                    e.lerp_(p, 1.0 - cfg.ema_decay)
         bar.set_postfix(loss=f"{stats['loss']:.3f}", mtp_acc=f"{stats['mtp_acc']:.2f}")
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
             with torch.no_grad():  # does the model use the picture? (0 = it ignores where things are)

@@ -60,6 +60,37 @@ def test_a_run_killed_between_saves_resumes_with_each_step_logged_once(tmp_path)
     assert resumed == without_times(straight_log)
 
 
+def test_the_weight_average_follows_the_live_weights_step_by_step_and_resumes_bit_exactly(tmp_path):
+    """--ema-decay: OUT/ema holds, after each step, ema <- ema + (1 - d) (w - ema) from the first weights,
+    as a loadable release checkpoint; a run stopped after every step ends with the uninterrupted average."""
+    cfg = TrainConfig(**{**CFG.__dict__, "steps": 3, "save_every": 1, "ema_decay": 0.6})
+    train(tmp_path / "straight", cfg, ModelSize.tiny(), progress=False)
+    live = []  # the weights after 0, 1, 2 and 3 steps
+    for _ in range(4):
+        train(tmp_path / "stepped", cfg, ModelSize.tiny(), progress=False, stop_after=0 if not live else 1)
+        live.append(load_file(str(tmp_path / "stepped" / "model.safetensors")))
+    expected = {k: v.clone() for k, v in live[0].items()}
+    for w in live[1:]:
+        for k in expected:
+            expected[k].lerp_(w[k], 1.0 - 0.6)
+    for run in ("stepped", "straight"):
+        ema = load_file(str(tmp_path / run / "ema" / "model.safetensors"))
+        assert ema.keys() == expected.keys() and all(torch.equal(ema[k], expected[k]) for k in ema), run
+    ema = load_file(str(tmp_path / "stepped" / "ema" / "model.safetensors"))
+    moved = [k for k in ema if not torch.equal(live[0][k], live[3][k])]
+    assert moved and all(not torch.equal(ema[k], live[3][k]) for k in moved)  # an average, not the last weights
+    assert load_file(str(tmp_path / "straight" / "model.safetensors")).keys() == ema.keys()
+    assert all(torch.equal(live[3][k], v) for k, v in load_file(str(tmp_path / "straight" / "model.safetensors")).items())
+    model = load_model(tmp_path / "stepped" / "ema")  # the release layout, tokenizer files beside it
+    assert model.cfg.to_dict() == load_model(tmp_path / "stepped").cfg.to_dict()
+    assert (tmp_path / "stepped" / "ema" / "tokenizer.json").read_bytes() == (tmp_path / "stepped" / "tokenizer.json").read_bytes()
+
+
+def test_the_weight_average_is_refused_for_lora_runs(trained, tmp_path):
+    cfg = TrainConfig(**{**CFG.__dict__, "steps": 2, "lora_rank": 2, "ema_decay": 0.9})
+    with pytest.raises(ValueError, match="ema-decay"):
+        train(tmp_path / "lora", cfg, ModelSize.tiny(), init=trained[0], progress=False)
+
 def test_the_vision_aid_learns_colours_and_its_run_resumes_bit_exactly(tmp_path):
     """With vision_aid_weight the read-outs learn the colour of the object under each image token
     (well above the ~1/8 of a guess; they start at zero, i.e. always "red"), are saved beside the checkpoint (never in it), and an
