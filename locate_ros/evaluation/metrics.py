@@ -224,27 +224,47 @@ def coco_f1(
     thr = np.asarray(thresholds, dtype=np.float64)
     tp, n_det, n_gt = {}, {}, {}  # per category: [T] true positives, detection count, gt count
     for pred, gt in zip(predictions, ground_truths):
-        for category, gt_boxes in gt.items():
-            gt_boxes = _as_boxes(gt_boxes)
-            if len(gt_boxes) == 0:
-                continue
-            det = _as_boxes(pred.get(category, ()))
-            if max_dets is not None:
-                det = det[:max_dets]
-            tp[category] = tp.get(category, 0) + match_per_detection(box_iou(det, gt_boxes), thr)
-            n_det[category] = n_det.get(category, 0) + len(det)
-            n_gt[category] = n_gt.get(category, 0) + len(gt_boxes)
+        for category, (c_tp, c_det, c_gt) in coco_image_counts(pred, gt, max_dets, thr).items():
+            tp[category] = tp.get(category, 0) + c_tp
+            n_det[category] = n_det.get(category, 0) + c_det
+            n_gt[category] = n_gt.get(category, 0) + c_gt
     if not n_gt:
         raise ValueError("no ground-truth boxes in any category")
     categories = list(n_gt)
-    tps = np.array([tp[c] for c in categories], dtype=np.float64)  # [C, T]
-    dets = np.array([n_det[c] for c in categories], dtype=np.float64)[:, None]
-    gts = np.array([n_gt[c] for c in categories], dtype=np.float64)[:, None]
+    return coco_f1_from_totals(np.array([tp[c] for c in categories]), np.array([n_det[c] for c in categories]),
+                               np.array([n_gt[c] for c in categories]), thr)
+
+
+def coco_image_counts(pred: Mapping[Hashable, ArrayLike], gt: Mapping[Hashable, ArrayLike], max_dets: Optional[int],
+                      thresholds: np.ndarray) -> dict:
+    """One image of `coco_f1`: category -> ([T] true positives, detections, ground truths), for the
+    categories with ground truth in the image."""
+    counts = {}
+    for category, gt_boxes in gt.items():
+        gt_boxes = _as_boxes(gt_boxes)
+        if len(gt_boxes) == 0:
+            continue
+        det = _as_boxes(pred.get(category, ()))
+        if max_dets is not None:
+            det = det[:max_dets]
+        counts[category] = (match_per_detection(box_iou(det, gt_boxes), thresholds), len(det), len(gt_boxes))
+    return counts
+
+
+def coco_f1_from_totals(tps: ArrayLike, dets: ArrayLike, gts: ArrayLike, thresholds: ArrayLike = IOU_THRESHOLDS) -> F1Result:
+    """`coco_f1` from per-category totals over the images: [C, T] true positives, [C] detections and
+    [C] ground truths. Categories without ground truth are left out (as `coco_f1` never sees them)."""
+    tps, dets, gts = (np.asarray(x, dtype=np.float64) for x in (tps, dets, gts))
+    keep = gts > 0
+    if not keep.any():
+        raise ValueError("no ground-truth boxes in any category")
+    tps, dets, gts = tps[keep], dets[keep, None], gts[keep, None]
     precision_ct = np.divide(tps, dets, out=np.zeros_like(tps), where=dets > 0)
     recall_ct = tps / gts
     precision, recall = precision_ct.mean(axis=0), recall_ct.mean(axis=0)
     mean_p, mean_r = float(precision.mean()), float(recall.mean())
-    return F1Result(thr, precision, recall, _f1(precision, recall), float(_f1(mean_p, mean_r)), mean_p, mean_r)
+    return F1Result(np.asarray(thresholds, dtype=np.float64), precision, recall, _f1(precision, recall),
+                    float(_f1(mean_p, mean_r)), mean_p, mean_r)
 
 
 # --------------------------------------------------------------------------------------- points

@@ -12,6 +12,9 @@ at the dense family's own size. Scoring follows the paper (`metrics`):
 - pointing: point hit rate (a point inside the box of the object it should mark);
 - per mode: boxes/s as the paper counts it (<box> tokens / wall time of vision + prefill + decoding,
   summed over images), and for hybrid the share of boxes that fell back to token-by-token decoding.
+The objects scores come with 95% bootstrap intervals over the images (`uncertainty`): the mean F1's,
+and the paired one of each mode's difference from slow. `--out` also writes each objects image's
+answers and truth (`objects_per_image`), which `tools/compare_evals.py` pairs between two checkpoints.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import numpy as np
 
 from ..data.families import FAMILIES, Sample, make_sample
 from .metrics import coco_f1, dense_f1, point_hit_rate
+from .uncertainty import mean_f1_interval, paired_difference
 
 EVAL_SEED = 9_000_001  # never a training seed
 
@@ -43,6 +47,19 @@ def held_out_set(seed: int, n: int, dense: int, image_size: tuple[int, int]) -> 
 
 def _boxes(targets) -> np.ndarray:
     return np.array([b for t in targets for b in t.boxes], dtype=np.float64).reshape(-1, 4)
+
+
+def objects_boxes(samples: Sequence[Sample], detections: Sequence[list]) -> tuple[list[dict], list[dict]]:
+    """Per image, label -> boxes: what was answered, and the truth (labels with boxes only)."""
+    answers, truth = [], []
+    for s, dets in zip(samples, detections):
+        a = defaultdict(list)
+        for d in dets:
+            if d.box is not None:
+                a[d.label].append([float(v) for v in d.box])
+        answers.append(dict(a))
+        truth.append({t.label: [list(b) for b in t.boxes] for t in s.targets if t.boxes})
+    return answers, truth
 
 
 def score(samples: Sequence[Sample], detections: Sequence[list]) -> dict:
@@ -64,21 +81,11 @@ def score(samples: Sequence[Sample], detections: Sequence[list]) -> dict:
         entry = {"images": len(items), "mean_f1": result.mean_f1, "f1_50": result.f1_50,
                  "protocol": "per-image"}
         if family == "objects":  # category-aware, as COCO/LVIS are scored
-            preds, gts = [], []
-            for s, dets in items:
-                p, g = defaultdict(list), {}
-                for d in dets:
-                    if d.box is not None:
-                        p[d.label].append(d.box)
-                for t in s.targets:
-                    if t.boxes:
-                        g[t.label] = np.array(t.boxes)
-                preds.append({k: np.array(v) for k, v in p.items()})
-                gts.append(g)
-            if any(gts):
-                coco = coco_f1(preds, gts, max_dets=None)
+            answers, truth = objects_boxes([s for s, _ in items], [dets for _, dets in items])
+            if any(truth):
+                coco = coco_f1(answers, truth, max_dets=None)
                 entry.update(mean_f1=coco.mean_f1, f1_50=coco.f1_50, protocol="coco",
-                             per_image_mean_f1=result.mean_f1)
+                             mean_f1_interval=mean_f1_interval(answers, truth), per_image_mean_f1=result.mean_f1)
         out[family] = entry
     return out
 
@@ -94,6 +101,8 @@ def evaluate(model_path: str, seed: int = EVAL_SEED, n: int = 300, dense: int = 
     samples = held_out_set(seed, n, dense, image_size)
     report = {"model": str(model_path), "seed": seed, "images": len(samples), "modes": {}}
     dense_idx = [i for i, s in enumerate(samples) if s.family == "dense"]
+    objects = [s for s in samples if s.family == "objects"]
+    objects_answers = {}  # mode -> per objects image, label -> boxes
     for mode in modes:
         dets, stats = [], []
         for s in tqdm(samples, desc=mode, disable=not progress):
@@ -109,15 +118,21 @@ def evaluate(model_path: str, seed: int = EVAL_SEED, n: int = 300, dense: int = 
             db = sum(stats[i]["boxes"] for i in dense_idx)
             entry["dense_boxes_per_s"] = db / max(sum(stats[i]["total_s"] for i in dense_idx), 1e-9)
         report["modes"][mode] = entry
+        objects_answers[mode], objects_truth = objects_boxes(
+            objects, [d for s, d in zip(samples, dets) if s.family == "objects"])
     m = report["modes"]
     if "slow" in m:
         obj = lambda mode: m[mode]["families"].get("objects", {}).get("mean_f1")  # noqa: E731
         for mode in ("fast", "hybrid"):
             if mode in m and obj("slow") is not None:
                 report[f"objects_f1_{mode}_minus_slow"] = obj(mode) - obj("slow")
+                report[f"objects_f1_{mode}_minus_slow_paired"] = paired_difference(
+                    objects_answers["slow"], objects_answers[mode], objects_truth)
             if mode in m and "dense_boxes_per_s" in m["slow"]:
                 report[f"dense_bps_{mode}_over_slow"] = m[mode]["dense_boxes_per_s"] / max(m["slow"]["dense_boxes_per_s"], 1e-9)
     report["goals"] = goals(report)
+    if objects:  # what tools/compare_evals.py pairs between two checkpoints (written by --out only)
+        report["objects_per_image"] = {"truth": objects_truth, "answers": objects_answers}
     return report
 
 
@@ -127,14 +142,17 @@ def goals(report: dict) -> dict:
     when slow mode found boxes on the dense scenes: against a slow mode that answers nothing, any
     ratio is meaningless."""
     out = {}
-    slow = report["modes"].get("slow", {}).get("families", {}).get("objects", {}).get("mean_f1")
-    if slow is not None:
-        out["slow_objects_mean_f1"] = {"value": slow, "goal": f">= {SLOW_OBJECTS_MEAN_F1}",
-                                       "met": slow >= SLOW_OBJECTS_MEAN_F1}
+    slow_objects = report["modes"].get("slow", {}).get("families", {}).get("objects", {})
+    if slow_objects.get("mean_f1") is not None:
+        slow = slow_objects["mean_f1"]
+        out["slow_objects_mean_f1"] = {"value": slow, "interval": slow_objects.get("mean_f1_interval"),
+                                       "goal": f">= {SLOW_OBJECTS_MEAN_F1}", "met": slow >= SLOW_OBJECTS_MEAN_F1}
     for mode, tolerance in (("fast", FAST_TOLERANCE), ("hybrid", HYBRID_TOLERANCE)):
         gap = report.get(f"objects_f1_{mode}_minus_slow")
         if gap is not None:
-            out[f"objects_f1_{mode}_minus_slow"] = {"value": gap, "goal": f">= -{tolerance}", "met": gap >= -tolerance}
+            out[f"objects_f1_{mode}_minus_slow"] = {
+                "value": gap, "interval": report.get(f"objects_f1_{mode}_minus_slow_paired", {}).get("interval"),
+                "goal": f">= -{tolerance}", "met": gap >= -tolerance}
     ratio = report.get("dense_bps_hybrid_over_slow")
     if ratio is not None:
         slow_found = report["modes"]["slow"]["families"]["dense"]["f1_50"] > 0
@@ -157,10 +175,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     report = evaluate(args.model, args.seed, args.n, args.dense, args.modes, tuple(args.image_size),
                       args.max_new_tokens, device=args.device)
-    text = json.dumps(report, indent=1)
     if args.out:
-        open(args.out, "w").write(text + "\n")
-    print(text)
+        open(args.out, "w").write(json.dumps(report, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "objects_per_image"}, indent=1))
     return 0
 
 

@@ -44,6 +44,14 @@ def test_evaluate_reports_every_mode(tiny_checkpoint):
         assert {"families", "boxes_per_s", "hybrid_fallback_rate", "truncated"} <= set(entry)
         assert entry["seconds"] > 0
     assert set(report["goals"]) == {"slow_objects_mean_f1", "objects_f1_hybrid_minus_slow"}
+    objects = [s for s in held_out_set(seed=3, n=3, dense=0, image_size=(128, 128)) if s.family == "objects"]
+    assert objects  # the per-image record that tools/compare_evals.py pairs
+    per_image = report["objects_per_image"]
+    assert per_image["truth"] == [{t.label: [list(b) for b in t.boxes] for t in s.targets if t.boxes} for s in objects]
+    assert set(per_image["answers"]) == {"slow", "hybrid"} and all(len(a) == len(objects) for a in per_image["answers"].values())
+    low, high = report["modes"]["slow"]["families"]["objects"]["mean_f1_interval"]
+    assert low <= report["modes"]["slow"]["families"]["objects"]["mean_f1"] <= high
+    assert report["goals"]["objects_f1_hybrid_minus_slow"]["interval"] == report["objects_f1_hybrid_minus_slow_paired"]["interval"]
 
 
 def _report(slow: float, fast: float, hybrid: float, slow_dense_f1: float, speedup: float) -> dict:
