@@ -3,9 +3,11 @@
     python tools/average_checkpoints.py OUT CKPT CKPT [CKPT ...] [--weights W W ...]
 
 Why: a fine-tuning schedule that starts from a checkpoint ends at a point of the same basin, and the
-mean of the two can score better than either (weight averaging, as in model soups / WiSE-FT):
-v12 and v14 averaged scored 0.567 slow `objects` mean F1 against 0.545 and 0.542; v11 and v12
-averaged did not beat v12 (tools/train_demo_model.sh). So measure the mean before using it.
+mean of the two can score better than either (weight averaging, as in model soups / WiSE-FT). For
+the demo model it has not yet: the mean of v12 and v14 led v12 by 2 points of slow `objects` mean F1
+on the evaluation command's 82 images but trailed it by 2 on 150 other images, and the mean of v11
+and v12 did not beat v12 (tools/train_demo_model.sh). So measure a mean on held-out images that did
+not choose it, and compare with tools/compare_evals.py, before using it.
 OUT gets the weighted mean of every floating-point tensor (computed in float64, stored in the
 config's torch_dtype) and the first checkpoint's side files (tokenizer, processor), read and
 written by the package's own load_model / save_pretrained, so sharded release checkpoints work

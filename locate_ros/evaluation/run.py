@@ -39,8 +39,13 @@ HYBRID_TOLERANCE = 0.01  # ... hybrid by at most 1
 DENSE_SPEEDUP = 3.0  # hybrid boxes/s over slow on the dense scenes
 
 
-def held_out_set(seed: int, n: int, dense: int, image_size: tuple[int, int]) -> list[Sample]:
-    samples = [make_sample(seed, i, size=image_size, families=[f for f in FAMILIES if f != "dense"]) for i in range(n)]
+def held_out_set(seed: int, n: int, dense: int, image_size: tuple[int, int],
+                 families: Optional[Sequence[str]] = None) -> list[Sample]:
+    """`n` samples drawn across `families` (default: every family but dense), then `dense` dense scenes."""
+    families = [f for f in (families or FAMILIES) if f != "dense"]
+    if not families and n:
+        raise ValueError("--families: give a family other than dense (dense scenes are --dense)")
+    samples = [make_sample(seed, i, size=image_size, families=families) for i in range(n)]
     samples += [make_sample(seed, n + i, family="dense") for i in range(dense)]
     return samples
 
@@ -92,13 +97,14 @@ def score(samples: Sequence[Sample], detections: Sequence[list]) -> dict:
 
 def evaluate(model_path: str, seed: int = EVAL_SEED, n: int = 300, dense: int = 30,
              modes: Sequence[str] = ("slow", "fast", "hybrid"), image_size: tuple[int, int] = (128, 224),
-             max_new_tokens: int = 2048, progress: bool = True, device: Optional[str] = None) -> dict:
+             max_new_tokens: int = 2048, progress: bool = True, device: Optional[str] = None,
+             families: Optional[Sequence[str]] = None) -> dict:
     from tqdm import tqdm
 
     from ..locator import Locator
 
     loc = Locator.from_pretrained(model_path, device=device or "cpu")
-    samples = held_out_set(seed, n, dense, image_size)
+    samples = held_out_set(seed, n, dense, image_size, families)
     report = {"model": str(model_path), "seed": seed, "images": len(samples), "modes": {}}
     dense_idx = [i for i, s in enumerate(samples) if s.family == "dense"]
     objects = [s for s in samples if s.family == "objects"]
@@ -166,6 +172,8 @@ def main(argv=None) -> int:
     ap.add_argument("--model", required=True)
     ap.add_argument("--seed", type=int, default=EVAL_SEED)
     ap.add_argument("--n", type=int, default=300, help="samples across the families (dense excluded)")
+    ap.add_argument("--families", nargs="+", default=None, choices=[f for f in FAMILIES if f != "dense"],
+                    help="draw the --n samples from these families only (e.g. objects, to compare checkpoints)")
     ap.add_argument("--dense", type=int, default=30, help="dense scenes (50-120 objects) added to the set")
     ap.add_argument("--modes", nargs="+", default=["slow", "fast", "hybrid"], choices=["slow", "fast", "hybrid"])
     ap.add_argument("--image-size", type=int, nargs=2, default=(128, 224))
@@ -174,7 +182,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="also write the JSON here")
     args = ap.parse_args(argv)
     report = evaluate(args.model, args.seed, args.n, args.dense, args.modes, tuple(args.image_size),
-                      args.max_new_tokens, device=args.device)
+                      args.max_new_tokens, device=args.device, families=args.families)
     if args.out:
         open(args.out, "w").write(json.dumps(report, indent=1) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "objects_per_image"}, indent=1))

@@ -1,5 +1,6 @@
 """The evaluation command's glue: held-out set, per-family scoring, the JSON report."""
 import numpy as np
+import pytest
 
 from locate_ros.evaluation.run import evaluate, goals, held_out_set, score
 from locate_ros.results import Detection
@@ -73,3 +74,12 @@ def test_goals_are_judged_from_the_report():
     assert np.isclose(missed["objects_f1_fast_minus_slow"]["value"], -0.025)
     # a speed-up over a slow mode that found nothing is no speed-up
     assert not goals(_report(0.7, 0.7, 0.7, slow_dense_f1=0.0, speedup=9.0))["dense_bps_hybrid_over_slow"]["met"]
+
+
+def test_the_held_out_set_can_be_drawn_from_one_family():
+    objects = held_out_set(seed=11, n=12, dense=1, image_size=(128, 192), families=["objects"])
+    assert [s.family for s in objects] == ["objects"] * 12 + ["dense"]
+    mixed = held_out_set(seed=11, n=40, dense=0, image_size=(128, 192))
+    assert {s.family for s in mixed} > {"objects"}
+    with pytest.raises(ValueError, match="other than dense"):
+        held_out_set(seed=11, n=3, dense=0, image_size=(128, 192), families=["dense"])
