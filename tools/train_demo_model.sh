@@ -225,6 +225,13 @@
 #            one square fewer. Averaging the next schedules with their start is the cheap step to try first,
 #            though not a sure one: the mean of v11 and v12 (v12's schedule started from v11) scored slow 0.543 /
 #            0.720, fast 0.446 / 0.606, hybrid 0.466 / 0.637, no better than v12 (demo scene 5 of 5 in every mode).
+#            Checked later on other images, the lead was the image set's: on 150 `objects` scenes of a validation
+#            stream (`python -m locate_ros.evaluation.run --model M --seed 9000501 --n 150 --dense 0 --families
+#            objects --max-new-tokens 300 --out F`) v12 scored slow / fast / hybrid mean F1 0.565 / 0.465 / 0.458,
+#            the mean 0.546 / 0.454 / 0.460, v14 0.553 / 0.436 / 0.450, the 3:1 mean of v12 and v14 0.560 / 0.448 /
+#            0.456. And on the evaluation command's 82 images the paired 95% bootstrap interval of the mean's
+#            lead (`python tools/compare_evals.py V12.json MEAN.json`) holds 0 in every mode (slow +0.022,
+#            [-0.007, +0.034]). No averaging has beaten v12 yet.
 # The bundled checkpoint (locate_ros/demo_model) is v12 at step 4,437: h2 as below (its first 4,000 steps at
 # --steps 4000, then the same command with --steps 8000 --stop-after 3200; trained at commit fad0e9e,
 # when answers were in raster order, which only its 18% `objects` samples see), then k1, k2, k5, v0, v1,
