@@ -6,9 +6,10 @@ mean) trailed by 2 on 150 other images. These intervals say which differences th
 
 Images are resampled with replacement, and each resample scored by the metric's own code: coco_f1's
 per-image counts (`metrics.coco_image_counts`) summed with the resample's multiplicities
-(`metrics.coco_f1_from_totals`), which is `coco_f1` on that multiset of images. Comparisons on one image set (two modes of one report, or two checkpoints evaluated on the
-same seed) are *paired*: both sides use the same resampled images, so what the images share cancels.
-Percentile intervals; a fixed seed makes every interval reproducible.
+(`metrics.coco_f1_from_totals`), which is `coco_f1` on that multiset of images. Comparisons on one
+image set (two modes of one report, or two checkpoints evaluated on the same seed) are *paired*:
+both sides use the same resampled images, so what the images share cancels. Percentile intervals;
+a fixed seed makes every interval reproducible.
 """
 from __future__ import annotations
 
