@@ -232,6 +232,16 @@
 #            0.456. And on the evaluation command's 82 images the paired 95% bootstrap interval of the mean's
 #            lead (`python tools/compare_evals.py V12.json MEAN.json`) holds 0 in every mode (slow +0.022,
 #            [-0.007, +0.034]). No averaging has beaten v12 yet.
+#   v15      --init v12 (the bundled copy) on the 2-core CPU as v14 (--prefix-jitter 6, 16 examples per step, lr 3e-4)
+#            with --ema-decay 0.999, seed 53, 1,600 steps in 90 min (part of it beside evaluations and tests;
+#            ~2.2-2.5 s/step alone); coord_err_bins 31 at the end. Its moving average is runs/v15/ema. Chosen
+#            on the validation stream (150 `objects` scenes, the command in the `avg` entry; `tools/compare_evals.py`,
+#            B - A with the paired 95% interval): the average against the run's last weights +0.011 [-0.015,
+#            +0.032] slow, +0.008 [-0.008, +0.022] fast, +0.001 [-0.013, +0.019] hybrid; against v12 (0.565 /
+#            0.465 / 0.458) the average scored 0.575 / 0.449 / 0.445 (+0.010 [-0.013, +0.032], -0.017 [-0.030,
+#            +0.007], -0.013 [-0.026, +0.013]) and the run's end 0.565 / 0.441 / 0.444. So the average is at
+#            least as good as the weights it averages, and a CPU schedule from v12 still gains nothing; both
+#            jittered schedules (v14, v15) lost 2-3 points of fast mode there. Not bundled.
 # The bundled checkpoint (locate_ros/demo_model) is v12 at step 4,437: h2 as below (its first 4,000 steps at
 # --steps 4000, then the same command with --steps 8000 --stop-after 3200; trained at commit fad0e9e,
 # when answers were in raster order, which only its 18% `objects` samples see), then k1, k2, k5, v0, v1,
@@ -300,6 +310,7 @@ fresh_schedule v13 v12 2800 51 --ground-layer 2 --null-smoothing 0.03 --negative
 STEPS=3246 WORKERS=1 tools/gpu_train.sh v14 runs/v12 52 0 16 --prefix-jitter 6 --stop-after 2000  # on the CPU
 $TRAIN --out runs/v14 --steps 2700 --data-workers 1  # ~115 min in all; not bundled
 python tools/average_checkpoints.py runs/avg_v12_v14 runs/v12 runs/v14  # not bundled
+STEPS=1600 WORKERS=1 tools/gpu_train.sh v15 runs/v12 53 0 16 --prefix-jitter 6 --ema-decay 0.999 --save-every 200  # CPU, ~90 min; not bundled
 mkdir -p locate_ros/demo_model
 for f in config.json model.safetensors tokenizer.json tokenizer_config.json special_tokens_map.json \
          chat_template.json preprocessor_config.json processor_config.json generation_config.json; do
