@@ -48,10 +48,14 @@ def _scorer(answers: Sequence[Boxes], truth: Sequence[Boxes]):
     return lambda w: coco_f1_from_totals(np.tensordot(w, tps, 1), w @ dets, w @ gts).mean_f1
 
 
-def _draws(n_images: int, resamples: int, seed: int) -> np.ndarray:
-    """[resamples, I]: how often each image is drawn in each resample (I draws with replacement)."""
+def _draws(truth: Sequence[Boxes], resamples: int, seed: int) -> list[np.ndarray]:
+    """[I] per resample: how often each image is drawn (I draws with replacement). A resample without
+    an image that has a ground-truth box has no score, so it is left out."""
     rng = np.random.default_rng(seed)
-    return np.stack([np.bincount(rng.integers(0, n_images, n_images), minlength=n_images) for _ in range(resamples)])
+    has_truth = np.array([any(len(b) for b in t.values()) for t in truth])
+    n = len(truth)
+    draws = (np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(resamples))
+    return [w for w in draws if w[has_truth].any()]
 
 
 def _interval(values: np.ndarray, level: float) -> list[float]:
@@ -63,7 +67,7 @@ def mean_f1_interval(answers: Sequence[Boxes], truth: Sequence[Boxes], resamples
                      level: float = LEVEL, seed: int = 0) -> list[float]:
     """[low, high]: the `level` bootstrap interval of coco_f1(answers, truth, max_dets=None).mean_f1."""
     score = _scorer(answers, truth)
-    values = np.array([score(w) for w in _draws(len(truth), resamples, seed) if w @ _has_truth(truth)])
+    values = np.array([score(w) for w in _draws(truth, resamples, seed)])
     return _interval(values, level)
 
 
@@ -72,13 +76,8 @@ def paired_difference(answers_a: Sequence[Boxes], answers_b: Sequence[Boxes], tr
     """mean F1 of B minus A on the same images: the value, its paired interval, and the share of
     resamples in which B scores higher (0.5 = the images cannot tell them apart)."""
     score_a, score_b = _scorer(answers_a, truth), _scorer(answers_b, truth)
-    draws = [w for w in _draws(len(truth), resamples, seed) if w @ _has_truth(truth)]
-    diffs = np.array([score_b(w) - score_a(w) for w in draws])
+    diffs = np.array([score_b(w) - score_a(w) for w in _draws(truth, resamples, seed)])
     ones = np.ones(len(truth))
     return {"value": score_b(ones) - score_a(ones), "interval": _interval(diffs, level), "level": level,
             "b_higher_share": float((diffs > 0).mean())}
 
-
-def _has_truth(truth: Sequence[Boxes]) -> np.ndarray:
-    """[I] 1 for an image with a ground-truth box: a resample without one has no score (and is skipped)."""
-    return np.array([float(any(len(b) for b in t.values())) for t in truth])

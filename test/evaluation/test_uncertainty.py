@@ -24,7 +24,7 @@ def test_a_resample_is_scored_as_coco_f1_on_that_multiset_of_images():
     truth = truth_of(30)
     answers = answers_of(truth, 3.0, seed=1)
     score = _scorer(answers, truth)
-    for w in _draws(len(truth), 4, seed=5):
+    for w in _draws(truth, 4, seed=5):
         images = np.repeat(np.arange(len(truth)), w)
         expected = coco_f1([answers[i] for i in images], [truth[i] for i in images], max_dets=None).mean_f1
         assert score(w) == pytest.approx(expected, rel=1e-12, abs=1e-12)
