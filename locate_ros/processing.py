@@ -83,10 +83,24 @@ def _wh(img) -> tuple[int, int]:
     return img.size if isinstance(img, Image.Image) else (img.shape[1], img.shape[0])
 
 
-def preprocess_image(image, in_token_limit: int = 25600, patch_size: int = 14, merge_size: int = 2) -> PreprocessedImage:
-    """HxWx3 uint8 RGB (or HxWx4 RGBA, or a PIL image) -> normalised patches, as the reference processor."""
+def preprocess_image(image, in_token_limit: int = 25600, patch_size: int = 14, merge_size: int = 2,
+                     min_short_side: Optional[int] = None, max_long_side: Optional[int] = None) -> PreprocessedImage:
+    """HxWx3 uint8 RGB (or HxWx4 RGBA, or a PIL image) -> normalised patches, as the reference processor.
+
+    `min_short_side` and `max_long_side` (not in the reference, which keeps the input's scale up to
+    `in_token_limit`): first rescale the image, keeping its aspect ratio, into the sizes a checkpoint
+    declares it was trained at: enlarged until its shorter side reaches `min_short_side`, but never
+    so far that its longer side passes `max_long_side`, and shrunk to that when it is larger. None,
+    the reference's behaviour, leaves the size as it is."""
     img = _as_rgb(image)
     w, h = original_wh = _wh(img)
+    scale = 1.0
+    if min_short_side is not None and min(w, h) < min_short_side:
+        scale = min_short_side / min(w, h)
+    if max_long_side is not None and max(w, h) * scale > max_long_side:  # the trained grid's edge wins
+        scale = max_long_side / max(w, h)
+    if scale != 1.0:
+        w, h = max(1, round(w * scale)), max(1, round(h * scale))
     size = (w, h)
     n = (w // patch_size) * (h // patch_size)
     if n > in_token_limit:
@@ -198,10 +212,12 @@ class Processor:
     DEFAULT_IN_TOKEN_LIMIT = 4096  # the reference class default; release checkpoints set 25600
 
     def __init__(self, tokenizer, config: LocateAnythingConfig, in_token_limit: int = DEFAULT_IN_TOKEN_LIMIT,
-                 image_token: str = "<IMG_CONTEXT>", image_start: str = "<img>", image_end: str = "</img>"):
+                 image_token: str = "<IMG_CONTEXT>", image_start: str = "<img>", image_end: str = "</img>",
+                 min_short_side: Optional[int] = None, max_long_side: Optional[int] = None):
         self.tokenizer = tokenizer
         self.config = config
         self.in_token_limit = int(in_token_limit)
+        self.min_short_side, self.max_long_side = min_short_side, max_long_side
         self.patch_size = config.vision.patch_size
         self.merge_size = config.vision.merge_kernel_size[0]
         self.image_token, self.image_start, self.image_end = image_token, image_start, image_end
@@ -224,10 +240,18 @@ class Processor:
         except Exception as e:
             raise ProcessorError(f"{path}: cannot load tokenizer ({e})") from None
         pre, proc = _read_json(d / "preprocessor_config.json"), _read_json(d / "processor_config.json")
+        # our keys, absent from release checkpoints (they keep the reference's sizes): the image sizes
+        # the checkpoint was trained at (the bundled demo model's are in its file)
+        sides = {}
+        for key in ("min_short_side", "max_long_side"):
+            v = sides[key] = pre.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 4096):
+                raise ProcessorError(f"{d / 'preprocessor_config.json'}: {key} must be an integer in 1..4096, "
+                                     f"got {v!r}")
         return cls(tok, config, in_token_limit=pre.get("in_token_limit", cls.DEFAULT_IN_TOKEN_LIMIT),
                    image_token=proc.get("image_token", "<IMG_CONTEXT>"),
                    image_start=proc.get("image_start_token", "<img>"),
-                   image_end=proc.get("image_end_token", "</img>"))
+                   image_end=proc.get("image_end_token", "</img>"), **sides)
 
     def token_to_id(self, token: str) -> Optional[int]:
         """The id of `token`, or None when the tokenizer does not know it."""
@@ -247,7 +271,8 @@ class Processor:
         return ids
 
     def preprocess(self, image) -> PreprocessedImage:
-        return preprocess_image(image, self.in_token_limit, self.patch_size, self.merge_size)
+        return preprocess_image(image, self.in_token_limit, self.patch_size, self.merge_size,
+                                self.min_short_side, self.max_long_side)
 
     def prepare(self, image, task: str, query=None, template: str = "worker") -> tuple[PreprocessedImage, list[int]]:
         """Image patches and prompt ids for one request."""

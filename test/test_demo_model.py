@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from locate_ros import Locator
 from locate_ros.cli import BUNDLED_MODEL, default_model_path, demo_scene
@@ -44,6 +45,23 @@ def test_the_demo_model_finds_the_objects_of_the_demo_scene(locator, mode):
     assert f1.f1_50 >= MIN_F1_50[mode], (mode, f1, pred.round().tolist(), truth.tolist())
     assert f1.mean_f1 >= MIN_MEAN_F1[mode], (mode, f1, pred.round().tolist(), truth.tolist())
     assert all(0.0 < d.score <= 1.0 for d in res.detections)  # scores are filled in
+
+
+@pytest.mark.parametrize("scale", [0.6, 2.5])
+def test_the_demo_model_finds_the_objects_of_the_scene_at_other_sizes_in_their_coordinates(locator, scale):
+    # 116x140 and 483x583 px: its preprocessor_config.json's sizes (shorter side >= 160, longer side <= 256,
+    # what it was trained at) rescale them to ~160x193 and ~212x256 (without them, slow mode matched 1
+    # of 5 squares at 0.6x); the boxes come back in the given image's pixels
+    scene = demo_scene()
+    src = Image.fromarray(scene.image)
+    image = src.resize((round(src.width * scale), round(src.height * scale)), Image.BICUBIC)
+    fx, fy = image.width / src.width, image.height / src.height
+    truth = np.array([b for t in scene.targets for b in t.boxes]) * [fx, fy, fx, fy]
+    assert (locator.processor.min_short_side, locator.processor.max_long_side) == (160, 256)
+    res = locator.locate(np.asarray(image), scene.query, task=scene.task, mode="slow", max_new_tokens=200)
+    pred = np.array([d.box for d in res.detections if d.box is not None]).reshape(-1, 4)
+    f1 = dense_f1([pred], [truth])
+    assert f1.f1_50 >= MIN_F1_50["slow"] and f1.mean_f1 >= MIN_MEAN_F1["slow"], (f1, pred.round().tolist())
 
 
 def test_a_missing_bundled_checkpoint_is_a_clear_error(monkeypatch, tmp_path):

@@ -248,6 +248,43 @@ def test_from_pretrained_default_limit(ckpt_copy):
     assert Processor.from_pretrained(ckpt_copy).in_token_limit == 4096  # config loaded from the dir
 
 
+def test_declared_training_sizes_rescale_the_image_keeping_its_shape():
+    small = case_image(100, 30)
+    pre = preprocess_image(small, min_short_side=160)
+    assert pre.original_wh == (100, 30)  # answers are still normalised by the input's own size
+    assert pre.resized_wh == (560, 168) and pre.grid_hw == (12, 40)  # 533x160, rounded up to whole tokens
+    # the same pixels as enlarging the input first (PIL bicubic, the aspect ratio kept) without the settings
+    enlarged = preprocess_image(np.asarray(Image.fromarray(small).resize((533, 160), Image.BICUBIC)))
+    assert np.array_equal(pre.pixel_values, enlarged.pixel_values)
+    # the longer side's limit wins over the shorter side's: 256x77 (x2.56), not 533x160
+    assert preprocess_image(small, min_short_side=160, max_long_side=256).resized_wh == (280, 84)
+    big = case_image(640, 480)  # a camera frame: shrunk to 256x192
+    pre = preprocess_image(big, min_short_side=160, max_long_side=256)
+    assert pre.original_wh == (640, 480) and pre.resized_wh == (280, 196)
+    shrunk = preprocess_image(np.asarray(Image.fromarray(big).resize((256, 192), Image.BICUBIC)))
+    assert np.array_equal(pre.pixel_values, shrunk.pixel_values)
+    inside = case_image(250, 200)  # already within the sizes: the reference's processing, bit for bit
+    assert np.array_equal(preprocess_image(inside, min_short_side=160, max_long_side=256).pixel_values,
+                          preprocess_image(inside).pixel_values)
+
+
+def test_from_pretrained_reads_the_training_sizes(ckpt_copy):
+    path = ckpt_copy / "preprocessor_config.json"
+    cfg = json.loads(path.read_text())
+    assert not {"min_short_side", "max_long_side"} & cfg.keys()  # a release layout: the reference's sizes
+    processor = Processor.from_pretrained(ckpt_copy)
+    assert processor.min_short_side is None and processor.max_long_side is None
+    path.write_text(json.dumps({**cfg, "min_short_side": 160, "max_long_side": 256}))
+    processor = Processor.from_pretrained(ckpt_copy)
+    assert (processor.min_short_side, processor.max_long_side) == (160, 256)
+    assert processor.preprocess(case_image(100, 30)).resized_wh == (280, 84)
+    for key in ("min_short_side", "max_long_side"):
+        for bad in (0, -5, 1.5, "160", True, 10**6):
+            path.write_text(json.dumps({**cfg, key: bad}))
+            with pytest.raises(ProcessorError, match=key):
+                Processor.from_pretrained(ckpt_copy)
+
+
 def test_from_pretrained_errors(ckpt_copy):
     (ckpt_copy / "preprocessor_config.json").write_text("{not json")
     with pytest.raises(ProcessorError, match="preprocessor_config.json"):
