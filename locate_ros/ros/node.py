@@ -148,6 +148,11 @@ class LocateNode(LifecycleNode):
             self._locator = Locator.from_pretrained(path, device=self.p("device"), dtype=self.p("dtype") or None,
                                                     mode=self.p("mode"), thresholds=thresholds)
             self.get_logger().info(f"loaded {path} on {self.p('device')} in {time.perf_counter() - t0:.1f} s")
+            pr = self._locator.processor
+            if pr.min_short_side is not None or pr.max_long_side is not None:  # not the reference's sizes: say so
+                self.get_logger().info(f"the checkpoint declares its training image sizes: images are rescaled to a "
+                                       f"shorter side >= {pr.min_short_side} px and a longer side <= "
+                                       f"{pr.max_long_side} px (answers stay in the image's pixels)")
         except Exception as e:  # a bad checkpoint or parameter must not kill the node: configure fails, it stays
             self.errors += 1
             self.last_error = f"configure: {e}"

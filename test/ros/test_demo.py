@@ -17,6 +17,8 @@ def test_demo_runs_the_node_end_to_end(tmp_path):
                  "demo: last answer vs ground truth: F1@0.5"):
         assert line in res.stdout, res.stdout
     assert out.exists() and out.stat().st_size > 0
+    # the node says that the demo checkpoint's images are rescaled to its training sizes (its own process's log)
+    assert "declares its training image sizes" in res.stdout + res.stderr, res.stdout + res.stderr
     # the default model is the bundled demo checkpoint: the node's answer (hybrid mode, sent over DDS)
     # holds real boxes on the demo scene's squares (test_demo_model.py has the per-mode figures)
     f1_50 = float(re.search(r"F1@0.5 ([0-9.]+)", res.stdout).group(1))
