@@ -111,8 +111,8 @@ def preprocess_image(image, in_token_limit: int = 25600, patch_size: int = 14, m
     size2 = (-(-size[0] // q) * q, -(-size[1] // q) * q)
     gh, gw = size2[1] // patch_size, size2[0] // patch_size
     if gh >= 512 or gw >= 512:
-        raise ImageError(f"image {w}x{h} gives a {gh}x{gw} patch grid; each side must stay under 512 patches "
-                         f"(aspect ratio too extreme)")
+        raise ImageError(f"image {original_wh[0]}x{original_wh[1]} gives a {gh}x{gw} patch grid; each side must stay "
+                         f"under 512 patches (aspect ratio too extreme)")
     # two separate BICUBIC resizes, as the reference: one resize straight to size2 gives other pixels
     for target in (size, size2):
         if target != _wh(img):
