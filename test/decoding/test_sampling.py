@@ -23,6 +23,11 @@ def dense(rows, fill):
 
 
 CASES = E["sample_tokens"]
+# A softmax over the 152,681-id vocabulary is a float32 sum whose rounding depends on the order the
+# CPU's vector width gives it: PyTorch's AVX2 kernels reproduce the golden probabilities bit for bit,
+# its AVX-512 kernels differ by up to 4e-5 relative (a row of 152,676 equal background logits). The
+# decisions (x0, box_avg) are compared exactly.
+PROB_RTOL = 1e-4
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
@@ -34,10 +39,10 @@ def test_sample_tokens_golden(case):
         repetition_penalty=kw["repetition_penalty"],
     )
     assert s.x0 == case["x0"]
-    torch.testing.assert_close(s.confidence, torch.tensor(case["confidence"]), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(s.confidence, torch.tensor(case["confidence"]), rtol=PROB_RTOL, atol=1e-6)
     for row, expected in zip(s.probs, case["probs_at_listed_ids"], strict=True):
         ids = [int(k) for k in expected]
-        torch.testing.assert_close(row[ids], torch.tensor(list(expected.values())), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(row[ids], torch.tensor(list(expected.values())), rtol=PROB_RTOL, atol=1e-6)
     # The reference's box_avg chains decode_bbox_avg -> decode_ref -> [0] ("use x0"); ours stops
     # after decode_bbox_avg and mtp_decision does the rest.
     if case["box_avg"] is None:
