@@ -5,6 +5,7 @@ Plain Python, no ROS: the node, the CLI, evaluation and benchmarks all call this
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -14,9 +15,11 @@ import numpy as np
 import torch
 
 from .backends.torch_backend import TorchBackend
+from .decoding.hybrid import HybridThresholds
 from .decoding.loop import DecodeOptions, LogitsHook, generate
 from .decoding.parse import parse_detections
 from .model import load_model
+from .model.checkpoint import CheckpointError
 from .processing import Processor, build_question
 from .results import LocateResult
 
@@ -32,6 +35,24 @@ def resolve_dtype(dtype) -> Optional[torch.dtype]:
         return DTYPES[str(dtype).lower()]
     except KeyError:
         raise ValueError(f"unknown dtype {dtype!r}; choose one of {sorted(DTYPES)}") from None
+
+
+def checkpoint_thresholds(path: Union[str, Path]) -> HybridThresholds:
+    """Hybrid mode's fallback rule for a checkpoint: the reference's constants, with any that its
+    generation_config.json declares under `hybrid_thresholds` (our key; release checkpoints have
+    none) in their place. A model calibrates it for its own coordinate distributions: the reference's
+    rule suits the released model's sharp ones (see HybridThresholds.ambiguous_top_k)."""
+    file = Path(path) / "generation_config.json"
+    if not file.is_file():
+        return HybridThresholds()
+    try:
+        config = json.loads(file.read_text())
+        declared = config.get("hybrid_thresholds", {}) if isinstance(config, dict) else None
+        if not isinstance(declared, dict):
+            raise ValueError("expected a JSON object whose hybrid_thresholds, if present, is an object")
+        return HybridThresholds.from_dict(declared)
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+        raise CheckpointError(f"{file}: {e}") from None
 
 
 class Locator:
@@ -51,8 +72,11 @@ class Locator:
     @classmethod
     def from_pretrained(cls, path: Union[str, Path], device: str = "cpu", dtype=None, mode: str = "hybrid",
                         template: str = "worker", **decode_options) -> "Locator":
+        """`decode_options` are DecodeOptions fields; without `thresholds`, hybrid mode uses the
+        checkpoint's own rule (`checkpoint_thresholds`)."""
         model = load_model(path, device=device, dtype=resolve_dtype(dtype))
         processor = Processor.from_pretrained(path, model.cfg)
+        decode_options.setdefault("thresholds", checkpoint_thresholds(path))
         return cls(model, processor, mode=mode, template=template, options=DecodeOptions(mode=mode, **decode_options))
 
     def _encode_prompt(self, question: str, num_image_tokens: int) -> tuple[int, ...]:

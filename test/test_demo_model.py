@@ -2,6 +2,7 @@
 layout, and it finds the objects of the demo scene in every decoding mode (real boxes scored against
 the scene's ground truth with the paper's per-image F1; thresholds a little under what it scores
 on the development machine, so that another CPU's rounding cannot flip the result)."""
+import dataclasses
 import json
 
 import numpy as np
@@ -70,3 +71,25 @@ def test_a_missing_bundled_checkpoint_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setattr(cli, "BUNDLED_MODEL", tmp_path / "demo_model")
     with pytest.raises(FileNotFoundError, match="bundled demo checkpoint is missing"):
         cli.default_model_path()
+
+
+def test_the_demo_models_own_hybrid_rule_wins_back_boxes_fast_mode_mixes(locator):
+    """The demo checkpoint declares a hybrid rule for its broad coordinate rows (generation_config.json,
+    chosen on a validation stream): on held-out objects scenes (not the evaluation's, nor the validation
+    stream's) it falls back on some boxes and scores above the reference's rule, which never fires on them."""
+    from locate_ros.decoding.hybrid import HybridThresholds
+    from locate_ros.evaluation.metrics import coco_f1
+    from locate_ros.evaluation.run import EVAL_SEED, held_out_set, objects_boxes
+
+    own = locator.options.thresholds
+    assert own != HybridThresholds() and own.ambiguous_top_k > own.keep_k
+    samples = held_out_set(EVAL_SEED + 11, 40, 0, (128, 224), ["objects"])
+    truth = objects_boxes(samples, [[] for _ in samples])[1]
+    scores, fallbacks = {}, {}
+    for name, rule in (("own", own), ("reference", HybridThresholds())):
+        loc = Locator(locator.model, locator.processor, options=dataclasses.replace(locator.options, thresholds=rule))
+        results = [loc.locate(s.image, s.query, task=s.task, mode="hybrid", max_new_tokens=300) for s in samples]
+        scores[name] = coco_f1(objects_boxes(samples, [r.detections for r in results])[0], truth, max_dets=None).mean_f1
+        fallbacks[name] = sum(r.stats["hybrid_fallbacks"] for r in results) / sum(r.stats["boxes"] for r in results)
+    assert fallbacks["own"] > fallbacks["reference"] + 0.1, fallbacks
+    assert scores["own"] > scores["reference"] + 0.02, (scores, fallbacks)

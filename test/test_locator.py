@@ -102,3 +102,31 @@ def test_cli_prints_json_and_fails_cleanly(tiny_checkpoint, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "locate_ros.cli", "locate", "--model", str(tiny_checkpoint), "--image",
                           str(tmp_path / "broken.png"), "--query", "cup"], capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "cannot read image" in bad.stderr
+
+
+def test_a_checkpoint_may_declare_its_hybrid_rule(tiny_checkpoint, tmp_path):
+    """generation_config.json's `hybrid_thresholds` replaces the reference's constants it names;
+    an explicit `thresholds=` wins; a bad declaration is a clear CheckpointError naming the file."""
+    import shutil
+
+    from locate_ros.decoding.hybrid import HybridThresholds
+    from locate_ros.locator import checkpoint_thresholds
+    from locate_ros.model import CheckpointError
+
+    assert checkpoint_thresholds(tiny_checkpoint) == HybridThresholds()  # release layout: the reference's
+    ckpt = shutil.copytree(tiny_checkpoint, tmp_path / "ckpt")
+    gen = ckpt / "generation_config.json"
+    config = json.loads(gen.read_text()) if gen.exists() else {}
+    gen.write_text(json.dumps({**config, "hybrid_thresholds": {"ambiguous_top_k": 16, "ambiguous_prob": 0.25}}))
+    declared = HybridThresholds(ambiguous_top_k=16, ambiguous_prob=0.25)
+    assert Locator.from_pretrained(ckpt).options.thresholds == declared
+    assert Locator.from_pretrained(ckpt, thresholds=HybridThresholds()).options.thresholds == HybridThresholds()
+    for bad, why in (({"ambiguous_topk": 16}, "unknown"), ({"ambiguous_prob": 2.0}, "probability"),
+                     ([16], "object")):
+        gen.write_text(json.dumps({**config, "hybrid_thresholds": bad}))
+        with pytest.raises(CheckpointError, match=why) as e:
+            Locator.from_pretrained(ckpt)
+        assert "generation_config.json" in str(e.value)
+    gen.write_text("{not json")
+    with pytest.raises(CheckpointError, match="generation_config.json"):
+        checkpoint_thresholds(ckpt)

@@ -9,7 +9,7 @@ flip them. Each helper moves only a few numbers off the device (one or two `.tol
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Literal, Optional, Sequence
 
 import torch
@@ -39,8 +39,34 @@ class HybridThresholds:
     keep_k: int = 4  # top-k per coordinate slot (generate passes keep_k=5, which is never read)
     ambiguous_prob: float = 0.9  # a coordinate is ambiguous if its prob < this ...
     ambiguous_spread: int = 60  # ... and the top-k coordinate ids span more than this many bins
+    # How many of a slot's most probable ids the ambiguity test reads; 0 = keep_k, as the reference
+    # does. Not the reference's: a model whose coordinate rows are broad bumps (the bundled demo
+    # model) fills its top 4 with one bump's neighbouring bins, so a second candidate instance shows
+    # only further down. keep_k still decides whether the slot holds a coordinate at all.
+    ambiguous_top_k: int = 0
     ref_start: float = 0.6  # p0[<ref>] >= : decode the window as a <ref> label
     ref_top_k: int = 5
+
+    def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            kind = int if f.type in (int, "int") else float
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or (kind is int and not isinstance(v, int)):
+                raise ValueError(f"hybrid threshold {f.name} must be a number ({kind.__name__}), got {v!r}")
+            if kind is float and not 0.0 <= v <= 1.0:
+                raise ValueError(f"hybrid threshold {f.name} is a probability: 0..1, got {v!r}")
+            low = 0 if f.name in ("ambiguous_top_k", "ambiguous_spread") else 1
+            if kind is int and v < low:
+                raise ValueError(f"hybrid threshold {f.name} must be >= {low}, got {v!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "HybridThresholds":
+        """The reference's constants with `values` (field name -> value) in their place."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"unknown hybrid thresholds {unknown}; known: {sorted(names)}")
+        return cls(**values)
 
 
 DEFAULT_THRESHOLDS = HybridThresholds()
@@ -102,15 +128,17 @@ def decode_bbox_avg(
         return [t.box_start, t.none, t.box_end, t.null, t.null, t.null]
     if frame == "illegal_box":
         return None
-    top_p, top_ids = (x.tolist() for x in probs[1:5].topk(keep_k, dim=-1))
+    ambiguous_k = th.ambiguous_top_k or keep_k
+    top_p, top_ids = (x.tolist() for x in probs[1:5].topk(max(keep_k, ambiguous_k), dim=-1))
     coords = []
     for ps, ids in zip(top_p, top_ids):
-        cands = [(p, i) for p, i in zip(ps, ids) if t.is_coord(i)]
+        cands = [(p, i) for p, i in zip(ps[:keep_k], ids[:keep_k]) if t.is_coord(i)]
         if not cands:
             return None
         p, best = cands[0]
-        spread = max(i for _, i in cands) - min(i for _, i in cands)
-        ambiguous = p < _f32(th.ambiguous_prob) and len(cands) > 1 and spread > th.ambiguous_spread
+        rivals = [i for i in ids[:ambiguous_k] if t.is_coord(i)]
+        spread = max(rivals) - min(rivals)
+        ambiguous = p < _f32(th.ambiguous_prob) and len(rivals) > 1 and spread > th.ambiguous_spread
         coords.append(AMBIGUOUS_MARKER if mode == "hybrid" and ambiguous else best)
     return [t.box_start, *coords, t.box_end]
 

@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Optional, Union
 
 import rclpy
@@ -35,6 +35,7 @@ from .conversions import MAX_PIXELS, ImageConversionError, to_rgb
 BACKENDS = ("torch",)  # TensorRT / ONNX Runtime backends plug in here (locate_ros.backends)
 DROP_POLICIES = ("newest", "queue")
 
+HYBRID_PREFIX = "hybrid."
 PARAMS = {  # name: default (the YAML files under config/ set these)
     "model_path": "",  # checkpoint directory; "" = the bundled demo checkpoint
     "backend": "torch",
@@ -62,8 +63,10 @@ PARAMS = {  # name: default (the YAML files under config/ set these)
     "points_topic": "~/points",
     "debug_image": True,  # publish ~/debug_image (rendered only while someone subscribes)
     "diagnostics_period_s": 1.0,
-    # Hybrid mode's fallback rule (the reference's constants by default): hybrid.ambiguous_prob, ...
-    **{f"hybrid.{f.name}": f.default for f in fields(HybridThresholds)},
+    # Hybrid mode's fallback rule: hybrid.ambiguous_prob, ... Each is declared without a value: one left
+    # unset takes the checkpoint's (the reference's constants, shown here, unless its
+    # generation_config.json declares its own); one set in a profile or with -p replaces it.
+    **{f"{HYBRID_PREFIX}{f.name}": f.default for f in fields(HybridThresholds)},
 }
 
 
@@ -96,7 +99,10 @@ class LocateNode(LifecycleNode):
     def __init__(self, **kwargs):
         super().__init__("locate_node", **kwargs)
         for name, default in PARAMS.items():  # an empty list has no type of its own: say it
-            self.declare_parameter(name, Parameter.Type.STRING_ARRAY if default == [] else default)
+            if name.startswith(HYBRID_PREFIX):  # typed, no value: unset means "the checkpoint's"
+                self.declare_parameter(name, Parameter.Type.from_parameter_value(default))
+            else:
+                self.declare_parameter(name, Parameter.Type.STRING_ARRAY if default == [] else default)
         self._locator = None
         self._subs, self._pubs = [], {}
         self._cv = threading.Condition()
@@ -131,9 +137,19 @@ class LocateNode(LifecycleNode):
             if self.p(name) < 1:
                 raise ValueError(f"parameter {name}={self.p(name)} must be >= 1")
 
+    def _hybrid_parameters_set(self) -> dict:
+        """The hybrid.* parameters given a value (a profile, a launch file, -p or ros2 param set)."""
+        given = {}
+        for f in fields(HybridThresholds):
+            try:
+                given[f.name] = self.get_parameter(HYBRID_PREFIX + f.name).value
+            except ParameterUninitializedException:
+                pass
+        return given
+
     # ---- lifecycle -------------------------------------------------------------------------------
     def on_configure(self, state: State) -> TransitionCallbackReturn:
-        from ..locator import Locator
+        from ..locator import Locator, checkpoint_thresholds
 
         path = self.p("model_path")
         try:
@@ -144,10 +160,16 @@ class LocateNode(LifecycleNode):
                 path = str(default_model_path())
                 self.get_logger().info(f"model_path is empty: using the bundled demo checkpoint {path}")
             t0 = time.perf_counter()
-            thresholds = HybridThresholds(**{f.name: self.p(f"hybrid.{f.name}") for f in fields(HybridThresholds)})
+            given = self._hybrid_parameters_set()
+            declared = checkpoint_thresholds(path)
+            thresholds = replace(declared, **given)  # validates the values
             self._locator = Locator.from_pretrained(path, device=self.p("device"), dtype=self.p("dtype") or None,
                                                     mode=self.p("mode"), thresholds=thresholds)
             self.get_logger().info(f"loaded {path} on {self.p('device')} in {time.perf_counter() - t0:.1f} s")
+            changed = [f"{f.name}={getattr(thresholds, f.name)} ({'parameter' if f.name in given else 'checkpoint'})"
+                       for f in fields(HybridThresholds) if getattr(thresholds, f.name) != f.default]
+            if changed:  # not the reference's rule: say so, and where each value came from
+                self.get_logger().info("hybrid mode's fallback rule differs from the reference's: " + ", ".join(changed))
             pr = self._locator.processor
             if pr.min_short_side is not None or pr.max_long_side is not None:  # not the reference's sizes: say so
                 self.get_logger().info(f"the checkpoint declares its training image sizes: images are rescaled to a "

@@ -143,6 +143,40 @@ def test_decode_bbox_avg_branches():
     assert decode_bbox_avg(empty, t) == [t.box_start, t.none, t.box_end, t.null, t.null, t.null]
 
 
+def test_ambiguous_top_k_reads_a_second_candidate_below_a_broad_top_4():
+    """A broad bump fills the top 4 with neighbouring bins (spread 3): the reference's rule, which reads
+    the top keep_k, sees one candidate; ambiguous_top_k = 8 also reads a second bump 100 bins away."""
+    t = TOK
+    box = [t.box_start, C(100), C(200), C(300), C(400), t.box_end]
+    probs = one_hot_window(box)
+    bump = {C(v): p for v, p in ((199, 0.12), (200, 0.13), (201, 0.12), (202, 0.11), (300, 0.1), (301, 0.09))}
+    probs[2] = dense([bump])[0]
+    assert decode_bbox_avg(probs, t, mode="hybrid") == box  # keep_k 4: C(199..202) span 3 bins
+    wide = HybridThresholds(ambiguous_top_k=8, ambiguous_prob=0.2, ambiguous_spread=40)
+    assert decode_bbox_avg(probs, t, mode="hybrid", thresholds=wide) == [*box[:2], AMBIGUOUS_MARKER, *box[3:]]
+    assert decode_bbox_avg(probs, t, mode="fast", thresholds=wide) == box  # fast mode never marks
+    # each condition of the rule still counts: a confident top, a narrow spread
+    assert decode_bbox_avg(probs, t, thresholds=dataclasses.replace(wide, ambiguous_prob=0.1)) == box
+    assert decode_bbox_avg(probs, t, thresholds=dataclasses.replace(wide, ambiguous_spread=110)) == box
+    # the pick still comes from the top keep_k: a coordinate only at rank 5-8 does not make a text row a box
+    text_row = one_hot_window(box)
+    text_row[3] = dense([{1004: 0.5, 1005: 0.2, 1006: 0.1, 1007: 0.05, C(300): 0.04}])[0]
+    assert decode_bbox_avg(text_row, t, thresholds=wide) is None
+
+
+@pytest.mark.parametrize("bad", [dict(keep_k=0), dict(ambiguous_top_k=-1), dict(ambiguous_prob=1.5),
+                                 dict(keep_k=2.5), dict(box_end=True), dict(ambiguous_spread="60")])
+def test_thresholds_refuse_values_the_rule_cannot_use(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        HybridThresholds(**bad)
+
+
+def test_thresholds_from_a_dict_name_unknown_keys():
+    assert HybridThresholds.from_dict({"ambiguous_top_k": 32}) == HybridThresholds(ambiguous_top_k=32)
+    with pytest.raises(ValueError, match="ambiguous_topk"):
+        HybridThresholds.from_dict({"ambiguous_topk": 32})
+
+
 def test_decode_ref_branches():
     t = TOK
     ref = [t.ref_start, 1004, t.ref_end, t.null, t.null, t.null]

@@ -193,3 +193,31 @@ def test_parameters_file_is_read_and_a_bad_checkpoint_fails_configure_without_ki
         stop_node(proc)
     out = proc.stdout.read()
     assert "cannot configure with model" in out and "config.json" in out
+
+
+def test_hybrid_rule_is_the_checkpoints_unless_a_parameter_sets_it(client, tiny_checkpoint, tmp_path):
+    """hybrid.* left unset take the checkpoint's generation_config.json values; one set with -p replaces
+    it; the node logs where each came from. A bad declaration fails configure and the node stays up."""
+    import json
+    import shutil
+
+    from lifecycle_msgs.msg import Transition
+
+    ckpt = shutil.copytree(tiny_checkpoint, tmp_path / "ckpt")
+    gen = ckpt / "generation_config.json"
+    config = json.loads(gen.read_text()) if gen.exists() else {}
+    gen.write_text(json.dumps({**config, "hybrid_thresholds": {"ambiguous_top_k": 16, "ambiguous_prob": 0.25}}))
+    proc = start_node("-r", "__ns:=/rule", "-p", f"model_path:={ckpt}", "-p", "hybrid.ambiguous_prob:=0.5",
+                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert client_change_state(client, "/rule/locate_node", Transition.TRANSITION_CONFIGURE, proc=proc)
+        assert client_change_state(client, "/rule/locate_node", Transition.TRANSITION_CLEANUP, proc=proc)
+        gen.write_text(json.dumps({**config, "hybrid_thresholds": {"ambiguous_top_k": -3}}))
+        assert client_change_state(client, "/rule/locate_node", Transition.TRANSITION_CONFIGURE, proc=proc) is False
+        assert proc.poll() is None
+    finally:
+        stop_node(proc)
+    out = proc.stdout.read()
+    assert "fallback rule differs from the reference's: ambiguous_prob=0.5 (parameter), ambiguous_top_k=16 (checkpoint)" \
+        in out, out
+    assert "cannot configure" in out and "generation_config.json" in out and "ambiguous_top_k must be >= 0" in out, out
