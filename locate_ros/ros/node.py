@@ -120,6 +120,7 @@ class LocateNode(LifecycleNode):
         self.last_error, self.last_latency_s, self._t_processed = "", 0.0, []
         self._log_state: dict[str, tuple[float, int]] = {}  # error kind -> (last logged, suppressed since)
         self._diag_pub = self._diag_timer = None
+        self._hybrid_rule = ""  # the thresholds hybrid mode uses that are not the reference's (set at configure)
 
     def p(self, name):
         try:
@@ -168,8 +169,9 @@ class LocateNode(LifecycleNode):
             self.get_logger().info(f"loaded {path} on {self.p('device')} in {time.perf_counter() - t0:.1f} s")
             changed = [f"{f.name}={getattr(thresholds, f.name)} ({'parameter' if f.name in given else 'checkpoint'})"
                        for f in fields(HybridThresholds) if getattr(thresholds, f.name) != f.default]
+            self._hybrid_rule = ", ".join(changed) or "reference"  # also in /diagnostics (hybrid_rule)
             if changed:  # not the reference's rule: say so, and where each value came from
-                self.get_logger().info("hybrid mode's fallback rule differs from the reference's: " + ", ".join(changed))
+                self.get_logger().info(f"hybrid mode's fallback rule differs from the reference's: {self._hybrid_rule}")
             pr = self._locator.processor
             if pr.min_short_side is not None or pr.max_long_side is not None:  # not the reference's sizes: say so
                 self.get_logger().info(f"the checkpoint declares its training image sizes: images are rescaled to a "
@@ -228,6 +230,7 @@ class LocateNode(LifecycleNode):
             self.destroy_publisher(self._diag_pub)
         self._subs, self._pubs, self._locator = [], {}, None  # releases the model
         self._diag_pub = self._diag_timer = None
+        self._hybrid_rule = ""  # the model's rule goes with it
         with self._cv:
             self._frames.clear()
             self._oneshot, self._continuous = [], {}
@@ -402,7 +405,7 @@ class LocateNode(LifecycleNode):
                   **{f"{k}_ms_mean": f"{1000 * t / max(n, 1):.3f}" for k, (t, n) in self.timing.items()},
                   "errors": str(self.errors), "hybrid_fallbacks": str(self.hybrid_fallbacks),
                   "model": str(getattr(self, "_model_path", "")), "backend": self.p("backend"), "device": self.p("device"),
-                  "mode": self.p("mode"), "last_error": self.last_error}
+                  "mode": self.p("mode"), "hybrid_rule": self._hybrid_rule, "last_error": self.last_error}
         status = DiagnosticStatus(level=level, name=f"{self.get_fully_qualified_name()}: inference",
                                   message=self.last_error or "ok", hardware_id=self.p("device"),
                                   values=[KeyValue(key=k, value=v) for k, v in values.items()])

@@ -123,6 +123,7 @@ def test_lifecycle_one_shot_commands_and_bad_input(node_process, client):
     assert int(d["errors"]) >= 2 and ("image dropped" in d["last_error"] or "query is empty" in d["last_error"])
     assert d["_level"] == DiagnosticStatus.WARN  # serving, with an error seen
     assert d["device"] == "cpu" and d["mode"] == "hybrid" and float(d["latency_ms"]) > 0
+    assert d["hybrid_rule"] == "reference"  # the golden tiny checkpoint declares no rule of its own
 
     # the debug image is rendered (with the frame's header) once someone subscribes to it
     debug = []
