@@ -76,7 +76,8 @@ class Locator:
         checkpoint's own rule (`checkpoint_thresholds`)."""
         model = load_model(path, device=device, dtype=resolve_dtype(dtype))
         processor = Processor.from_pretrained(path, model.cfg)
-        decode_options.setdefault("thresholds", checkpoint_thresholds(path))
+        if "thresholds" not in decode_options:  # read only when needed: the node passes its own
+            decode_options["thresholds"] = checkpoint_thresholds(path)
         return cls(model, processor, mode=mode, template=template, options=DecodeOptions(mode=mode, **decode_options))
 
     def _encode_prompt(self, question: str, num_image_tokens: int) -> tuple[int, ...]:
