@@ -129,7 +129,8 @@ def decode_bbox_avg(
     if frame == "illegal_box":
         return None
     ambiguous_k = th.ambiguous_top_k or keep_k
-    top_p, top_ids = (x.tolist() for x in probs[1:5].topk(max(keep_k, ambiguous_k), dim=-1))
+    k = min(max(keep_k, ambiguous_k), probs.size(-1))  # a k past the vocabulary reads all of it
+    top_p, top_ids = (x.tolist() for x in probs[1:5].topk(k, dim=-1))
     coords = []
     for ps, ids in zip(top_p, top_ids):
         cands = [(p, i) for p, i in zip(ps[:keep_k], ids[:keep_k]) if t.is_coord(i)]

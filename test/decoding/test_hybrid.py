@@ -162,6 +162,9 @@ def test_ambiguous_top_k_reads_a_second_candidate_below_a_broad_top_4():
     text_row = one_hot_window(box)
     text_row[3] = dense([{1004: 0.5, 1005: 0.2, 1006: 0.1, 1007: 0.05, C(300): 0.04}])[0]
     assert decode_bbox_avg(text_row, t, thresholds=wide) is None
+    # a top-k past the vocabulary reads all of it instead of failing
+    assert decode_bbox_avg(probs, t, thresholds=dataclasses.replace(wide, ambiguous_top_k=V + 10)) == \
+        [*box[:2], AMBIGUOUS_MARKER, *box[3:]]
 
 
 @pytest.mark.parametrize("bad", [dict(keep_k=0), dict(ambiguous_top_k=-1), dict(ambiguous_prob=1.5),
