@@ -26,6 +26,7 @@ def test_each_rule_is_run_and_scored_against_slow(tmp_path):
     assert rules["slow"]["fallback_rate"] == rules["fast"]["fallback_rate"] == 0
     for name, row in rules.items():
         assert 0 <= row["objects_mean_f1"] <= 1 and row["boxes_per_s"] > 0 and row["dense_bps_over_slow"] > 0
+        assert 0 <= row["dense_fallback_rate"] <= 1
         if name != "slow":
             lo, hi = row["minus_slow_interval"]
             assert lo <= row["minus_slow"] <= hi

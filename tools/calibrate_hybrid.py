@@ -13,7 +13,7 @@ Every rule, slow and fast answer one image before the next image is asked (as th
 so the machine's speed drifting slows all alike). Prints one JSON: per rule (`slow`, `fast`,
 `reference`, then `k{top_k}_s{spread}_p{prob}`) the `objects` mean F1 (COCO protocol), its paired
 95% bootstrap difference from slow, the hybrid fallback rate, boxes/s, and with --dense the
-boxes/s on that many dense scenes over slow's. Draw the scenes from a validation stream (the
+boxes/s on that many dense scenes over slow's and the fallback rate there. Draw the scenes from a validation stream (the
 default seed), not from the evaluation command's, and write the chosen rule into the checkpoint's
 generation_config.json under `hybrid_thresholds`; then report it with the evaluation command.
 """
@@ -70,6 +70,8 @@ def calibrate(model: str, rules: dict, seed: int, n: int, dense: int, max_new_to
             row["minus_slow"], row["minus_slow_interval"] = d["value"], d["interval"]
         if dense_idx:
             row["dense_bps_over_slow"] = bps(res, dense_idx) / max(bps(results["slow"], dense_idx), 1e-9)
+            row["dense_fallback_rate"] = (sum(res[i].stats["hybrid_fallbacks"] for i in dense_idx)
+                                          / max(sum(res[i].stats["boxes"] for i in dense_idx), 1))
         out[name] = row
     return out
 

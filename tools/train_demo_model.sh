@@ -265,7 +265,8 @@
 #            locate_ros/demo_model` (150 validation scenes, seed 9000501, the default grid; ~7 min): slow
 #            0.636, fast 0.504, reference rule 0.506; this rule 0.584 (fallback 0.35, 75 boxes/s; slow 36,
 #            fast 100), the knee of the grid (0.565 at 0.24, 0.592 at 0.47, 0.606 at 0.77, 0.607 with every box
-#            falling back). Then the evaluation command: `objects` hybrid 0.598 / 0.751 (reference rule 0.519 /
+#            falling back); with --dense 8 (~12 min) it fell back on 0.81 of the dense scenes' boxes, at 1.60x
+#            slow's boxes/s there (the reference's rule 0.13, 3.65x). Then the evaluation command: `objects` hybrid 0.598 / 0.751 (reference rule 0.519 /
 #            0.668; gain +0.079 [paired 95% +0.040, +0.103]), hybrid - slow -0.017 [-0.045, +0.017], hybrid
 #            60.7 boxes/s (slow 35.9, fast 91.3), dense hybrid/slow 1.79x (4.04x with the reference's rule,
 #            which answered as fast does there: F1@0.5 0.03; now 0.095, slow 0.094). Bundled.
