@@ -51,16 +51,49 @@ def spin_until(node, cond, what: str, timeout: float = 120.0, proc: subprocess.P
         rclpy.spin_once(node, timeout_sec=0.02)
 
 
-def change_state(node, target: str, transition_id: int, proc: subprocess.Popen | None = None) -> bool:
-    """Ask the lifecycle node named `target` (fully qualified) for a transition; True if it succeeded."""
-    from lifecycle_msgs.msg import Transition
-    from lifecycle_msgs.srv import ChangeState
+def change_state(node, target: str, transition_id: int, proc: subprocess.Popen | None = None,
+                 timeout: float = 120.0, reply_timeout: float = 15.0) -> bool:
+    """Ask the lifecycle node named `target` (fully qualified) for a transition; True if it succeeded.
 
-    cli = node.create_client(ChangeState, f"{target}/change_state")
+    A reply can be lost: DDS may deliver the request before the node has discovered this client's
+    reply reader (a known race of ROS 2 services), and nothing then answers. So when no reply comes
+    within `reply_timeout` s, the node's state is asked (its single-threaded executor answers after
+    any transition it is running): the transition's end state means it succeeded; any other means
+    the request never arrived or failed, and it is sent once more, whose reply (or a late first
+    one) decides.
+    """
+    from lifecycle_msgs.msg import State, Transition
+    from lifecycle_msgs.srv import ChangeState, GetState
+
+    end_state = {Transition.TRANSITION_CONFIGURE: State.PRIMARY_STATE_INACTIVE,
+                 Transition.TRANSITION_CLEANUP: State.PRIMARY_STATE_UNCONFIGURED,
+                 Transition.TRANSITION_ACTIVATE: State.PRIMARY_STATE_ACTIVE,
+                 Transition.TRANSITION_DEACTIVATE: State.PRIMARY_STATE_INACTIVE}.get(transition_id,
+                                                                                     State.PRIMARY_STATE_FINALIZED)
+    deadline = time.monotonic() + timeout
+    what = f"transition {transition_id} of {target}"
+    change = node.create_client(ChangeState, f"{target}/change_state")
+    get = node.create_client(GetState, f"{target}/get_state")
     try:
-        spin_until(node, cli.service_is_ready, f"{target}/change_state", proc=proc)
-        fut = cli.call_async(ChangeState.Request(transition=Transition(id=transition_id)))
-        spin_until(node, fut.done, f"transition {transition_id} of {target}", proc=proc)
-        return bool(fut.result().success)
+        spin_until(node, lambda: change.service_is_ready() and get.service_is_ready(), f"{target} lifecycle services",
+                   timeout, proc=proc)
+        request = ChangeState.Request(transition=Transition(id=transition_id))
+        first = change.call_async(request)
+        try:
+            spin_until(node, first.done, what, max(0.0, min(reply_timeout, deadline - time.monotonic())), proc=proc)
+            return bool(first.result().success)
+        except TimeoutError:
+            pass
+        state = get.call_async(GetState.Request())
+        spin_until(node, lambda: first.done() or state.done(), f"{what} (or its state)",
+                   max(0.0, deadline - time.monotonic()), proc=proc)
+        if first.done():
+            return bool(first.result().success)
+        if state.result().current_state.id == end_state:
+            return True
+        second = change.call_async(request)
+        spin_until(node, lambda: first.done() or second.done(), what, max(0.0, deadline - time.monotonic()), proc=proc)
+        return bool((first if first.done() else second).result().success)
     finally:
-        node.destroy_client(cli)
+        node.destroy_client(change)
+        node.destroy_client(get)

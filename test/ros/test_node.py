@@ -210,11 +210,17 @@ def test_hybrid_rule_is_the_checkpoints_unless_a_parameter_sets_it(client, tiny_
     gen.write_text(json.dumps({**config, "hybrid_thresholds": {"ambiguous_top_k": 16, "ambiguous_prob": 0.25}}))
     proc = start_node("-r", "__ns:=/rule", "-p", f"model_path:={ckpt}", "-p", "hybrid.ambiguous_prob:=0.5",
                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # reply_timeout=0: the client stops waiting for each first reply at once, as it does when a reply is
+    # lost (a DDS race it must survive), and goes on to ask the node's state; whichever answer comes
+    # first (the late reply, or the state, and then a second request) must give the same outcome
     try:
-        assert client_change_state(client, "/rule/locate_node", Transition.TRANSITION_CONFIGURE, proc=proc)
-        assert client_change_state(client, "/rule/locate_node", Transition.TRANSITION_CLEANUP, proc=proc)
+        assert client_change_state(client, "/rule/locate_node", Transition.TRANSITION_CONFIGURE, proc=proc,
+                                   reply_timeout=0)
+        assert client_change_state(client, "/rule/locate_node", Transition.TRANSITION_CLEANUP, proc=proc,
+                                   reply_timeout=0)
         gen.write_text(json.dumps({**config, "hybrid_thresholds": {"ambiguous_top_k": -3}}))
-        assert client_change_state(client, "/rule/locate_node", Transition.TRANSITION_CONFIGURE, proc=proc) is False
+        assert client_change_state(client, "/rule/locate_node", Transition.TRANSITION_CONFIGURE, proc=proc,
+                                   reply_timeout=0) is False
         assert proc.poll() is None
     finally:
         stop_node(proc)
