@@ -13,9 +13,10 @@ Every rule, slow and fast answer one image before the next image is asked (as th
 so the machine's speed drifting slows all alike). Prints one JSON: per rule (`slow`, `fast`,
 `reference`, then `k{top_k}_s{spread}_p{prob}`) the `objects` mean F1 (COCO protocol), its paired
 95% bootstrap difference from slow, the hybrid fallback rate, boxes/s, and with --dense the
-boxes/s on that many dense scenes over slow's and the fallback rate there. Draw the scenes from a validation stream (the
-default seed), not from the evaluation command's, and write the chosen rule into the checkpoint's
-generation_config.json under `hybrid_thresholds`; then report it with the evaluation command.
+boxes/s on that many dense scenes over slow's and the fallback rate there. Draw the scenes from a
+validation stream (the default seed), not from the evaluation command's, and write the chosen rule
+into the checkpoint's generation_config.json under `hybrid_thresholds`; then report it with the
+evaluation command.
 """
 import argparse
 import itertools
@@ -54,24 +55,28 @@ def calibrate(model: str, rules: dict, seed: int, n: int, dense: int, max_new_to
     answers = {name: objects_boxes([samples[i] for i in objects], [res[i].detections for i in objects])[0]
                for name, res in results.items()}
 
+    def total(res, idx, key):
+        return sum(res[i].stats[key] for i in idx)
+
     def bps(res, idx):
-        return sum(res[i].stats["boxes"] for i in idx) / max(sum(res[i].stats["total_s"] for i in idx), 1e-9)
+        return total(res, idx, "boxes") / max(total(res, idx, "total_s"), 1e-9)
+
+    def fallback_rate(res, idx):
+        return total(res, idx, "hybrid_fallbacks") / max(total(res, idx, "boxes"), 1)
 
     out = {}
     for name, res in results.items():
-        boxes = sum(r.stats["boxes"] for r in res)
         row = {"rule": {f: getattr(runs[name][1], f) for f in ("ambiguous_top_k", "ambiguous_spread", "ambiguous_prob")}
                if runs[name][0] == "hybrid" else None,
                "objects_mean_f1": coco_f1(answers[name], truth, max_dets=None).mean_f1 if objects else None,
-               "fallback_rate": sum(r.stats["hybrid_fallbacks"] for r in res) / max(boxes, 1),
+               "fallback_rate": fallback_rate(res, range(len(res))),
                "boxes_per_s": bps(res, range(len(res)))}
         if name != "slow" and objects:
             d = paired_difference(answers["slow"], answers[name], truth)
             row["minus_slow"], row["minus_slow_interval"] = d["value"], d["interval"]
         if dense_idx:
             row["dense_bps_over_slow"] = bps(res, dense_idx) / max(bps(results["slow"], dense_idx), 1e-9)
-            row["dense_fallback_rate"] = (sum(res[i].stats["hybrid_fallbacks"] for i in dense_idx)
-                                          / max(sum(res[i].stats["boxes"] for i in dense_idx), 1))
+            row["dense_fallback_rate"] = fallback_rate(res, dense_idx)
         out[name] = row
     return out
 
