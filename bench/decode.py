@@ -9,7 +9,10 @@ concatenation (and is cropped by slicing), full-vocabulary logits for every inpu
 PyTorch's default CPU matmul (MKL sgemm) instead of our oneDNN path.
 Prints one JSON object.
 
-  python bench/decode.py [--n 20,100,300] [--threads 2] [--modes slow,fast,hybrid] [--no-baseline]
+  python bench/decode.py [--n 20,100,300] [--threads 2] [--modes slow,fast,hybrid,verify] [--no-baseline]
+
+`verify` is hybrid mode with `HybridThresholds(verify_ratio=1.0)`: every drafted token checked
+against the token-by-token rows (the forced drafts all hold).
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from locate_ros.backends.torch_backend import TorchBackend  # noqa: E402
+from locate_ros.decoding.hybrid import HybridThresholds  # noqa: E402
 from locate_ros.decoding.loop import DecodeOptions, generate  # noqa: E402
 from locate_ros.model import LocateAnything, LocateAnythingConfig  # noqa: E402
 from locate_ros.model.language import onednn_linear  # noqa: E402
@@ -102,7 +106,11 @@ class ReferenceStyleBackend(TorchBackend):
 
 def run_once(backend, prompt, image, tokens, n_boxes, mode, seed=0, sync=lambda: None):
     hook = ForceAnswer(box_answer(random_boxes(n_boxes, seed), tokens))
-    opts = DecodeOptions(mode=mode, max_new_tokens=6 * n_boxes + 8)
+    # "verify": hybrid mode checking every drafted token against the token-by-token rows (ratio 1;
+    # the forced drafts all hold, so this is the cost of the check: full-vocabulary logits for the
+    # rows that re-run the last block)
+    rule = HybridThresholds(verify_ratio=1.0) if mode == "verify" else HybridThresholds()
+    opts = DecodeOptions(mode="hybrid" if mode == "verify" else mode, max_new_tokens=6 * n_boxes + 8, thresholds=rule)
     sync()
     t0 = time.perf_counter()
     feats = backend.encode_image(image.pixel_values, [image.grid_hw])
@@ -119,7 +127,7 @@ def run_once(backend, prompt, image, tokens, n_boxes, mode, seed=0, sync=lambda:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", default="20,100,300")
-    ap.add_argument("--modes", default="slow,fast,hybrid")
+    ap.add_argument("--modes", default="slow,fast,hybrid,verify")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--device", default="cpu")

@@ -73,23 +73,32 @@ def test_a_missing_bundled_checkpoint_is_a_clear_error(monkeypatch, tmp_path):
         cli.default_model_path()
 
 
-def test_the_demo_models_own_hybrid_rule_wins_back_boxes_fast_mode_mixes(locator):
-    """The demo checkpoint declares a hybrid rule for its broad coordinate rows (generation_config.json,
-    chosen on a validation stream): on held-out objects scenes (not the evaluation's, nor the validation
-    stream's) it falls back on some boxes and scores above the reference's rule, which never fires on them."""
+def test_the_demo_models_own_hybrid_rule_checks_drafts_and_keeps_slow_modes_accuracy(locator):
+    """The demo checkpoint declares a verifying hybrid rule (generation_config.json, chosen on a
+    validation stream): drafted tokens stand when the token-by-token rows give them at least half
+    their choice's probability. On held-out objects scenes (not the evaluation's, nor the validation
+    stream's) it scores close to slow mode and well above the reference's rule, which almost never
+    falls back on this model's broad rows; at a ratio of 1 hybrid answers exactly as slow mode does,
+    in fewer forwards. Measured here: slow 0.629, own rule 0.602 (fallback 0.57), reference 0.487
+    (0.018); ratio 1: 40 of 40 answers equal slow's, 818 forwards against 1,203."""
     from locate_ros.decoding.hybrid import HybridThresholds
     from locate_ros.evaluation.metrics import coco_f1
     from locate_ros.evaluation.run import EVAL_SEED, held_out_set, objects_boxes
 
     own = locator.options.thresholds
-    assert own != HybridThresholds() and own.ambiguous_top_k > own.keep_k
+    assert 0 < own.verify_ratio < 1
     samples = held_out_set(EVAL_SEED + 11, 40, 0, (128, 224), ["objects"])
     truth = objects_boxes(samples, [[] for _ in samples])[1]
-    scores, fallbacks = {}, {}
-    for name, rule in (("own", own), ("reference", HybridThresholds())):
+    scores, fallbacks, answers = {}, {}, {}
+    for name, mode, rule in (("own", "hybrid", own), ("reference", "hybrid", HybridThresholds()),
+                             ("slow", "slow", own), ("exact", "hybrid", HybridThresholds(verify_ratio=1.0))):
         loc = Locator(locator.model, locator.processor, options=dataclasses.replace(locator.options, thresholds=rule))
-        results = [loc.locate(s.image, s.query, task=s.task, mode="hybrid", max_new_tokens=300) for s in samples]
-        scores[name] = coco_f1(objects_boxes(samples, [r.detections for r in results])[0], truth, max_dets=None).mean_f1
-        fallbacks[name] = sum(r.stats["hybrid_fallbacks"] for r in results) / sum(r.stats["boxes"] for r in results)
-    assert fallbacks["own"] > fallbacks["reference"] + 0.1, fallbacks
-    assert scores["own"] > scores["reference"] + 0.02, (scores, fallbacks)
+        answers[name] = [loc.locate(s.image, s.query, task=s.task, mode=mode, max_new_tokens=300) for s in samples]
+        scores[name] = coco_f1(objects_boxes(samples, [r.detections for r in answers[name]])[0], truth,
+                               max_dets=None).mean_f1
+        fallbacks[name] = sum(r.stats["hybrid_fallbacks"] for r in answers[name]) / sum(r.stats["boxes"] for r in answers[name])
+    assert fallbacks["own"] > fallbacks["reference"] + 0.2, fallbacks
+    assert scores["own"] > scores["reference"] + 0.05 and scores["own"] > scores["slow"] - 0.06, (scores, fallbacks)
+    assert [r.token_ids for r in answers["exact"]] == [r.token_ids for r in answers["slow"]]
+    steps = {name: sum(r.stats["forward_steps"] for r in answers[name]) for name in ("exact", "slow")}
+    assert steps["exact"] < 0.8 * steps["slow"], steps

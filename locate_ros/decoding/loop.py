@@ -20,7 +20,8 @@ from .sampling import sample_tokens
 
 MODES = ("slow", "fast", "hybrid")
 # (forward index, "mtp" | "ar", logits [rows, vocab], tokens generated so far) -> the logits the loop
-# reads instead. Row j of an MTP step predicts generated token number n + j. Used to replay scripted
+# reads instead. Row j of an MTP step predicts generated token number n + j (a verifying hybrid step
+# calls it twice: "ar" for the rows that check the last draft, then "mtp"). Used to replay scripted
 # logits (golden scenarios) and to force a known box sequence through the real model (benchmarks).
 LogitsHook = Callable[[int, str, torch.Tensor, int], torch.Tensor]
 
@@ -73,6 +74,8 @@ class Generation:
 
 def generate(backend, prompt_ids: list[int], image_features, tokens: TokenIds, opts: DecodeOptions,
              block: int = 6, logits_hook: Optional[LogitsHook] = None) -> Generation:
+    if opts.mode == "hybrid" and opts.thresholds.verify_ratio > 0:
+        return generate_verified(backend, prompt_ids, image_features, tokens, opts, block, logits_hook)
     prompt_len = len(prompt_ids)
     total = prompt_len + opts.max_new_tokens
     backend.reset(total + 2 * block)  # a window can overshoot the bound by block-1 tokens
@@ -135,4 +138,156 @@ def generate(backend, prompt_ids: list[int], image_features, tokens: TokenIds, o
             break
     t_end = time.perf_counter()
     t_first = t_first or t_end
+    return Generation(generated[prompt_len:], probs_out, stop, steps, fallbacks, t_first - t0, t_end - t_first)
+
+
+def generate_verified(backend, prompt_ids: list[int], image_features, tokens: TokenIds, opts: DecodeOptions,
+                      block: int = 6, logits_hook: Optional[LogitsHook] = None) -> Generation:
+    """Hybrid mode with verification (`HybridThresholds.verify_ratio` > 0): draft a block, then check it.
+
+    Every window step runs the tokens the step before committed causally ahead of its window (the
+    reference does too, to cache them); here it also reads their rows: row j predicts the j+1-th
+    token of the last draft, and the last row the token the new window drafts first. A drafted token
+    stands if its row gives it at least `verify_ratio` times the probability of the row's own choice
+    (sample_tokens as slow mode runs it). At the first that does not, the row's choice replaces it
+    and the cache is cut there; if both are coordinates the draft's rest stays, unchecked, for the
+    next step (the same slot with another value: the rest often still holds), otherwise decoding
+    goes on token by token to the end of the unit (`</box>`, `</ref>`) and drafts again. So with a
+    ratio of 1 at temperature 0 the answer is slow mode's, token for token, in fewer forwards when
+    drafts hold. A bound (max_new_tokens, max_boxes) is judged on the verified prefix and cuts the
+    answer where slow mode stops; max_time keeps the last draft unchecked. `hybrid_fallbacks`
+    counts the answer's boxes that a check corrected (as the reference counts boxes it finishes
+    token by token).
+    """
+    t, ratio = tokens, opts.thresholds.verify_ratio
+    prompt_len = len(prompt_ids)
+    total = prompt_len + opts.max_new_tokens
+    backend.reset(total + 2 * block)
+    generator = None
+    generated = list(prompt_ids)
+    probs_out: list[float] = []
+    steps: list[Step] = []
+    unverified = 0  # trailing tokens of `generated` drafted by a window and not checked yet
+    in_mtp, boxes, stop = True, 0, "max_new_tokens"
+    corrected: set[int] = set()  # where each box a check corrected starts (index into `generated`)
+    unit_ends = (t.box_end, t.ref_end)
+    t0 = time.perf_counter()
+    t_first = None
+
+    def choose(causal: torch.Tensor, first: int) -> tuple[list[int], torch.Tensor]:
+        """Token-by-token choices of the causal rows and their probabilities [R, V]; row j sees
+        generated[:first + j]."""
+        kw = dict(tokens=t, mode="slow", temperature=opts.temperature, top_p=opts.top_p, top_k=opts.top_k,
+                  repetition_penalty=opts.repetition_penalty, generator=generator)
+        if opts.repetition_penalty == 1.0:  # no row depends on its own history: one call for all
+            rows = [sample_tokens(causal, generated, **kw)]
+        else:
+            rows = [sample_tokens(causal[j:j + 1], generated[:first + j], **kw) for j in range(causal.shape[0])]
+        return [i for s in rows for i in s.x0], torch.cat([s.probs for s in rows])
+
+    def note_correction(at: int, choice: int) -> None:
+        """The box that a correction at index `at` lands in, or starts, was not drafted whole."""
+        for i in [i for i in corrected if i >= at]:
+            corrected.discard(i)  # its box is being cut away
+        if choice == t.box_start:
+            corrected.add(at)
+            return
+        for i in range(at - 1, prompt_len - 1, -1):
+            if generated[i] in (t.box_start, t.box_end):
+                if generated[i] == t.box_start:
+                    corrected.add(i)
+                return
+
+    def verdicts(probs: torch.Tensor, drafted: list[int], chosen: list[int]) -> list[bool]:
+        """Whether each drafted token stands against the causal row that predicts it."""
+        rows = torch.arange(len(drafted), device=probs.device)
+        p_draft = probs[rows, torch.tensor(drafted, device=probs.device)]
+        p_chosen = probs[rows, torch.tensor(chosen[:len(drafted)], device=probs.device)]
+        ok = (p_draft >= p_chosen * ratio).tolist()
+        return [d == c or k for d, c, k in zip(drafted, chosen, ok)]
+
+    while True:
+        past = backend.cache_length
+        L = len(generated)
+        if in_mtp:
+            ids, pos, mask = mtp_inputs(generated, past, t.text_mask, block)
+            window = block
+        else:
+            ids, pos, mask = ar_inputs(generated, past)
+            window = 0
+        n_causal = unverified + 1  # the rows that predict each unverified token, and the next one
+        logits = backend.forward(ids, pos, mask, n_causal + window, image_features if past == 0 else None)
+        backend.crop(L)
+        causal, win = logits[:n_causal], logits[n_causal:]
+        first = L - unverified  # index of the token causal row 0 predicts
+        if logits_hook is not None:
+            causal = logits_hook(len(steps), "ar", causal, first - prompt_len)
+            if window:
+                win = logits_hook(len(steps), "mtp", win, L - prompt_len)
+        if generator is None and opts.seed is not None:
+            generator = torch.Generator(device=logits.device).manual_seed(opts.seed)
+        chosen, causal_p = choose(causal, first)
+        chosen_p = causal_p[torch.arange(len(chosen), device=causal_p.device), torch.tensor(chosen, device=causal_p.device)].tolist()
+        stands = verdicts(causal_p[:unverified], generated[first:], chosen) if unverified else []
+        bad = next((j for j, ok in enumerate(stands) if not ok), None)
+        if bad is not None:  # keep the verified prefix and the choice in place of the first miss
+            cut = first + bad
+            note_correction(cut, chosen[bad])
+            missed, rest, rest_p = generated[cut], generated[cut + 1:], probs_out[cut + 1 - prompt_len:]
+            del generated[cut:], probs_out[cut - prompt_len:]
+            backend.crop(cut)
+            new, new_p, pattern = [chosen[bad]], [chosen_p[bad]], "rejected"
+            if t.is_coord(missed) and t.is_coord(chosen[bad]):
+                # another value in the same slot: the draft's rest stays, unverified, for the next
+                # step to check (at no extra forward); it often still holds
+                new, new_p = new + rest, new_p + rest_p
+        else:
+            new, new_p, pattern = [chosen[-1]], [chosen_p[-1]], "token"
+            if window:
+                s = sample_tokens(win, generated, tokens=t, mode="fast", temperature=opts.temperature,
+                                  top_p=opts.top_p, top_k=opts.top_k, repetition_penalty=opts.repetition_penalty,
+                                  thresholds=opts.thresholds, generator=generator)
+                draft = mtp_decision(s, "fast", t, opts.thresholds).tokens
+                if verdicts(causal_p[-1:], draft[:1], chosen[-1:])[0]:
+                    at = torch.arange(len(draft), device=s.probs.device).clamp_(max=block - 1)
+                    new, pattern = draft, "draft"
+                    new_p = s.probs[at, torch.tensor(draft, device=s.probs.device)].tolist()
+                    new_p[0] = chosen_p[-1]
+                else:
+                    pattern = "rejected"
+                    note_correction(L, chosen[-1])
+        generated.extend(new)
+        probs_out.extend(new_p)
+        unverified = len(new) - 1
+        steps.append(Step("mtp" if window else "ar", len(ids), past, pattern, list(new)))
+        if t_first is None:
+            t_first = time.perf_counter()
+        if pattern != "draft":
+            in_mtp = new[-1] in unit_ends
+        # A check never cuts before `first`, so the verified prefix only grows: judge what it gained.
+        # (In slow mode's order: the end, then the box bound, then the token bound.)
+        checked = len(generated) - unverified
+        end = min(checked, total)
+        if t.im_end in generated[first:end]:
+            stop = "eos"
+            del generated[generated.index(t.im_end, first) + 1:]
+            break
+        for i in range(first, end):
+            boxes += generated[i] == t.box_end
+            if opts.max_boxes is not None and boxes >= opts.max_boxes:
+                stop = "max_boxes"
+                del generated[i + 1:]
+                break
+        if stop == "max_boxes":
+            break
+        if checked >= total:
+            del generated[total:]
+            break
+        if opts.max_time_s is not None and time.perf_counter() - t0 > opts.max_time_s:
+            stop = "max_time"
+            break
+    del probs_out[len(generated) - prompt_len:]
+    t_end = time.perf_counter()
+    t_first = t_first or t_end
+    fallbacks = sum(i < len(generated) for i in corrected)
     return Generation(generated[prompt_len:], probs_out, stop, steps, fallbacks, t_first - t0, t_end - t_first)

@@ -1,9 +1,13 @@
 """The decode loop's bounds, termination and branches, on the real tiny model (forced or random logits)."""
+import dataclasses
+
+import numpy as np
 import pytest
 import torch
 from conftest import load_json, load_npz
 
 from locate_ros.backends.torch_backend import TorchBackend
+from locate_ros.decoding.hybrid import HybridThresholds
 from locate_ros.decoding.loop import DecodeOptions, generate
 from locate_ros.model import load_model
 from locate_ros.testing.forcing import ForceAnswer, box_answer, random_boxes
@@ -70,7 +74,7 @@ def test_hybrid_falls_back_for_an_ambiguous_coordinate_and_returns_to_parallel(s
     assert fast.hybrid_fallbacks == 0 and fast.forward_steps == 3  # fast keeps the top coordinate
 
 
-@pytest.mark.parametrize("mode", ["slow", "fast", "hybrid"])
+@pytest.mark.parametrize("mode", ["slow", "fast", "hybrid", "hybrid-verify"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_random_logits_always_terminate_within_bounds(setup, mode, seed):
     """Garbage (random logits, boosted on the special tokens the decisions look at) still ends in bounds."""
@@ -84,11 +88,113 @@ def test_random_logits_always_terminate_within_bounds(setup, mode, seed):
         out[:, special] += 6 * torch.rand((logits.shape[0], len(special)), generator=g)
         return out
 
-    opts = DecodeOptions(mode=mode, max_new_tokens=60, temperature=0.7 if seed == 2 else 0.0, seed=seed, top_p=0.9)
+    rule = HybridThresholds(verify_ratio=0.5 if mode == "hybrid-verify" else 0.0)
+    opts = DecodeOptions(mode=mode.split("-")[0], max_new_tokens=60, temperature=0.7 if seed == 2 else 0.0, seed=seed,
+                         top_p=0.9, thresholds=rule)
     gen = generate(be, prompt, feats, tok, opts, logits_hook=hook)
     assert gen.stop_reason in ("eos", "max_new_tokens")
     assert len(gen.token_ids) < 60 + 6 and gen.forward_steps <= 60
     assert all(len(s.appended) >= 1 for s in gen.steps)
+
+
+VERIFY_ALL = DecodeOptions(mode="hybrid", max_new_tokens=100, thresholds=HybridThresholds(verify_ratio=1.0))
+
+
+def split_hook(causal, window):
+    """Causal rows (the token-by-token choices) from one hook, window rows (the drafts) from another."""
+    return lambda call, kind, logits, n: (causal if kind == "ar" else window)(call, kind, logits, n)
+
+
+def test_verifying_hybrid_answers_what_token_by_token_decoding_picks_in_fewer_forwards(setup):
+    """Drafts are checked against the causal rows: a coordinate drafted 7 bins off is replaced and the
+    rest of its box kept (it holds); a window that drafts the end where a box follows is overruled
+    and that box finished token by token."""
+    be, feats, prompt, tok = setup
+    answer = box_answer([(100, 200, 300, 400), (110, 210, 310, 410), (120, 220, 320, 420)], tok)
+    drafted = answer[:12] + [tok.im_end]
+    drafted[7] = tok.coord_token(117)  # box 2's x1
+    hook = split_hook(ForceAnswer(answer), ForceAnswer(drafted))
+    gen = generate(be, prompt, feats, tok, VERIFY_ALL, logits_hook=hook)
+    slow = generate(be, prompt, feats, tok, DecodeOptions(mode="slow", max_new_tokens=100), logits_hook=hook)
+    assert gen.token_ids == slow.token_ids == answer and gen.stop_reason == "eos"
+    assert [s.kind for s in gen.steps] == ["mtp"] * 4 + ["ar"] * 5 + ["mtp"]
+    assert [s.pattern for s in gen.steps][:5] == ["draft", "draft", "rejected", "rejected", "token"]
+    assert gen.steps[2].appended == answer[7:12]  # the choice, then the draft's kept rest
+    assert gen.hybrid_fallbacks == 2 and slow.forward_steps == len(answer)
+    assert len(gen.token_probs) == len(answer) and min(gen.token_probs) > 0.99
+
+
+def test_verify_ratio_keeps_a_draft_the_causal_row_finds_likely_enough(setup):
+    """Box 2's x1: the causal row gives <110> 0.6 and the drafted <117> 0.4. A ratio of 0.5 keeps the
+    draft (0.4 >= 0.5 * 0.6), a ratio of 1 takes the row's choice."""
+    be, feats, prompt, tok = setup
+    answer = box_answer([(100, 200, 300, 400), (110, 210, 310, 410)], tok)
+    drafted = list(answer)
+    drafted[7] = tok.coord_token(117)
+    force = ForceAnswer(answer)
+
+    def causal(call, kind, logits, n):
+        out = force(call, kind, logits, n)
+        if 0 <= 7 - n < out.shape[0]:
+            out[7 - n] = -1e4
+            out[7 - n, tok.coord_token(110)], out[7 - n, tok.coord_token(117)] = 0.0, float(np.log(0.4 / 0.6))
+        return out
+
+    hook = split_hook(causal, ForceAnswer(drafted))
+    for ratio, expect in ((0.5, drafted), (1.0, answer)):
+        opts = dataclasses.replace(VERIFY_ALL, thresholds=HybridThresholds(verify_ratio=ratio))
+        assert generate(be, prompt, feats, tok, opts, logits_hook=hook).token_ids == expect, ratio
+    assert generate(be, prompt, feats, tok, DecodeOptions(mode="slow", max_new_tokens=100),
+                    logits_hook=hook).token_ids == answer
+
+
+def test_verifying_hybrid_stops_where_slow_mode_stops(setup):
+    """max_new_tokens and max_boxes are judged on verified tokens: the answer is cut exactly where slow
+    mode's ends (fast and reference hybrid overshoot by up to a window); max_time keeps the draft."""
+    be, feats, prompt, tok = setup
+    endless = box_answer(random_boxes(50), tok)[:-1]
+    hook = ForceAnswer(endless)
+    for bound in (dict(max_new_tokens=20), dict(max_new_tokens=500, max_boxes=4)):
+        gen = generate(be, prompt, feats, tok, dataclasses.replace(VERIFY_ALL, **bound), logits_hook=hook)
+        slow = generate(be, prompt, feats, tok, DecodeOptions(mode="slow", **bound), logits_hook=hook)
+        assert gen.token_ids == slow.token_ids and gen.stop_reason == slow.stop_reason, bound
+        assert len(gen.token_probs) == len(gen.token_ids) and gen.forward_steps < slow.forward_steps / 3
+    gen = generate(be, prompt, feats, tok, dataclasses.replace(VERIFY_ALL, max_time_s=0.0), logits_hook=hook)
+    assert gen.stop_reason == "max_time" and gen.forward_steps == 1 and gen.token_ids == endless[:6]  # unchecked
+
+
+def test_verifying_hybrid_judges_each_row_with_its_own_history(setup):
+    """Repetition penalty: the row that predicts x2 = <300> must not be penalised for the <300> the
+    draft holds at that very place (slow mode has not written it yet), or <301> would win there."""
+    be, feats, prompt, tok = setup
+    answer = box_answer([(100, 200, 300, 400)], tok)
+    force = ForceAnswer(answer)
+
+    def causal(call, kind, logits, n):
+        out = force(call, kind, logits, n)
+        if 0 <= 3 - n < out.shape[0]:
+            out[3 - n] = -1e4
+            out[3 - n, tok.coord_token(300)], out[3 - n, tok.coord_token(301)] = 1.0, 0.9
+        return out
+
+    hook = split_hook(causal, force)
+    for opts in (DecodeOptions(mode="slow", max_new_tokens=100, repetition_penalty=1.3),
+                 dataclasses.replace(VERIFY_ALL, repetition_penalty=1.3)):
+        gen = generate(be, prompt, feats, tok, opts, logits_hook=hook)
+        assert gen.token_ids == answer, opts.mode
+
+
+@pytest.mark.parametrize("penalty", [1.0, 1.3])
+def test_verifying_hybrid_at_ratio_1_is_slow_mode_on_the_real_decoder(setup, penalty):
+    """No hook: the tiny checkpoint's own logits, whose windows draft nothing like its causal rows, so
+    almost every check fails somewhere; the answer is still slow mode's, token for token (with a
+    repetition penalty each row is judged on its own history)."""
+    be, feats, prompt, tok = setup
+    slow = generate(be, prompt, feats, tok, DecodeOptions(mode="slow", max_new_tokens=40, repetition_penalty=penalty))
+    gen = generate(be, prompt, feats, tok, dataclasses.replace(VERIFY_ALL, max_new_tokens=40, repetition_penalty=penalty))
+    assert len(set(slow.token_ids)) > 5  # a real sequence, not one token repeated
+    assert gen.token_ids == slow.token_ids and gen.stop_reason == slow.stop_reason
+    assert any(s.pattern == "rejected" for s in gen.steps) and gen.forward_steps <= slow.forward_steps
 
 
 def test_options_are_validated():

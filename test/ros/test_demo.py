@@ -23,8 +23,8 @@ def test_demo_runs_the_node_end_to_end(tmp_path):
     # the node says that the demo checkpoint's images are rescaled to its training sizes (its own process's log)
     assert "declares its training image sizes" in res.stdout + res.stderr, res.stdout + res.stderr
     # ... and that hybrid mode uses the demo checkpoint's own fallback rule (the profile sets none)
-    declared = checkpoint_thresholds(default_model_path()).ambiguous_top_k
-    assert f"ambiguous_top_k={declared} (checkpoint)" in res.stdout + res.stderr, res.stdout + res.stderr
+    declared = checkpoint_thresholds(default_model_path()).verify_ratio
+    assert f"verify_ratio={declared} (checkpoint)" in res.stdout + res.stderr, res.stdout + res.stderr
     # the default model is the bundled demo checkpoint: the node's answer (hybrid mode, sent over DDS)
     # holds real boxes on the demo scene's squares (test_demo_model.py has the per-mode figures)
     f1_50 = float(re.search(r"F1@0.5 ([0-9.]+)", res.stdout).group(1))
