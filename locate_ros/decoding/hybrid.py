@@ -47,9 +47,9 @@ class HybridThresholds:
     # Not the reference's either: > 0 replaces the ambiguity test with verification. The window
     # step already re-runs the tokens the last step committed causally, so their next-token rows
     # cost no extra forward; a drafted token stands if those rows give it at least this fraction of
-    # the probability of their own choice. The first that does not is replaced by that choice, the
-    # rest of the draft is dropped, and the unit is finished token by token. 1 = exactly slow
-    # mode's answer at temperature 0; lower keeps more drafts. 0 = off.
+    # the probability of their own choice; the first that does not is replaced by that choice
+    # (decoding.loop.generate_verified). 1 = exactly slow mode's answer at temperature 0; lower
+    # keeps more drafts. 0 = off.
     verify_ratio: float = 0.0
     ref_start: float = 0.6  # p0[<ref>] >= : decode the window as a <ref> label
     ref_top_k: int = 5

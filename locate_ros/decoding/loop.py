@@ -174,15 +174,17 @@ def generate_verified(backend, prompt_ids: list[int], image_features, tokens: To
     t0 = time.perf_counter()
     t_first = None
 
+    sampling = dict(tokens=t, temperature=opts.temperature, top_p=opts.top_p, top_k=opts.top_k,
+                    repetition_penalty=opts.repetition_penalty, thresholds=opts.thresholds)
+
     def choose(causal: torch.Tensor, first: int) -> tuple[list[int], torch.Tensor]:
         """Token-by-token choices of the causal rows and their probabilities [R, V]; row j sees
         generated[:first + j]."""
-        kw = dict(tokens=t, mode="slow", temperature=opts.temperature, top_p=opts.top_p, top_k=opts.top_k,
-                  repetition_penalty=opts.repetition_penalty, generator=generator)
         if opts.repetition_penalty == 1.0:  # no row depends on its own history: one call for all
-            rows = [sample_tokens(causal, generated, **kw)]
+            rows = [sample_tokens(causal, generated, mode="slow", generator=generator, **sampling)]
         else:
-            rows = [sample_tokens(causal[j:j + 1], generated[:first + j], **kw) for j in range(causal.shape[0])]
+            rows = [sample_tokens(causal[j:j + 1], generated[:first + j], mode="slow", generator=generator, **sampling)
+                    for j in range(causal.shape[0])]
         return [i for s in rows for i in s.x0], torch.cat([s.probs for s in rows])
 
     def note_correction(at: int, choice: int) -> None:
@@ -227,7 +229,8 @@ def generate_verified(backend, prompt_ids: list[int], image_features, tokens: To
         if generator is None and opts.seed is not None:
             generator = torch.Generator(device=logits.device).manual_seed(opts.seed)
         chosen, causal_p = choose(causal, first)
-        chosen_p = causal_p[torch.arange(len(chosen), device=causal_p.device), torch.tensor(chosen, device=causal_p.device)].tolist()
+        dev = causal_p.device
+        chosen_p = causal_p[torch.arange(len(chosen), device=dev), torch.tensor(chosen, device=dev)].tolist()
         stands = verdicts(causal_p[:unverified], generated[first:], chosen) if unverified else []
         bad = next((j for j, ok in enumerate(stands) if not ok), None)
         if bad is not None:  # keep the verified prefix and the choice in place of the first miss
@@ -244,9 +247,7 @@ def generate_verified(backend, prompt_ids: list[int], image_features, tokens: To
         else:
             new, new_p, pattern = [chosen[-1]], [chosen_p[-1]], "token"
             if window:
-                s = sample_tokens(win, generated, tokens=t, mode="fast", temperature=opts.temperature,
-                                  top_p=opts.top_p, top_k=opts.top_k, repetition_penalty=opts.repetition_penalty,
-                                  thresholds=opts.thresholds, generator=generator)
+                s = sample_tokens(win, generated, mode="fast", generator=generator, **sampling)
                 draft = mtp_decision(s, "fast", t, opts.thresholds).tokens
                 if verdicts(causal_p[-1:], draft[:1], chosen[-1:])[0]:
                     at = torch.arange(len(draft), device=s.probs.device).clamp_(max=block - 1)
