@@ -200,12 +200,11 @@ def generate_verified(backend, prompt_ids: list[int], image_features, tokens: To
                     corrected.add(i)
                 return
 
-    def verdicts(probs: torch.Tensor, drafted: list[int], chosen: list[int]) -> list[bool]:
+    def verdicts(probs: torch.Tensor, drafted: list[int], chosen: list[int], p_chosen: list[float]) -> list[bool]:
         """Whether each drafted token stands against the causal row that predicts it."""
-        rows = torch.arange(len(drafted), device=probs.device)
-        p_draft = probs[rows, torch.tensor(drafted, device=probs.device)]
-        p_chosen = probs[rows, torch.tensor(chosen[:len(drafted)], device=probs.device)]
-        ok = (p_draft >= p_chosen * ratio).tolist()
+        dev = probs.device
+        p_draft = probs[torch.arange(len(drafted), device=dev), torch.tensor(drafted, device=dev)]
+        ok = (p_draft >= torch.tensor(p_chosen[:len(drafted)], device=dev) * ratio).tolist()
         return [d == c or k for d, c, k in zip(drafted, chosen, ok)]
 
     while True:
@@ -231,7 +230,7 @@ def generate_verified(backend, prompt_ids: list[int], image_features, tokens: To
         chosen, causal_p = choose(causal, first)
         dev = causal_p.device
         chosen_p = causal_p[torch.arange(len(chosen), device=dev), torch.tensor(chosen, device=dev)].tolist()
-        stands = verdicts(causal_p[:unverified], generated[first:], chosen) if unverified else []
+        stands = verdicts(causal_p[:unverified], generated[first:], chosen, chosen_p) if unverified else []
         bad = next((j for j, ok in enumerate(stands) if not ok), None)
         if bad is not None:  # keep the verified prefix and the choice in place of the first miss
             cut = first + bad
@@ -249,7 +248,7 @@ def generate_verified(backend, prompt_ids: list[int], image_features, tokens: To
             if window:
                 s = sample_tokens(win, generated, mode="fast", generator=generator, **sampling)
                 draft = mtp_decision(s, "fast", t, opts.thresholds).tokens
-                if verdicts(causal_p[-1:], draft[:1], chosen[-1:])[0]:
+                if verdicts(causal_p[-1:], draft[:1], chosen[-1:], chosen_p[-1:])[0]:
                     at = torch.arange(len(draft), device=s.probs.device).clamp_(max=block - 1)
                     new, pattern = draft, "draft"
                     new_p = s.probs[at, torch.tensor(draft, device=s.probs.device)].tolist()
