@@ -33,7 +33,11 @@ def test_the_bundled_checkpoint_is_the_default_small_and_in_the_release_layout()
     assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
             "preprocessor_config.json"} <= files.keys()
     assert not {"optimizer.safetensors", "trainer_state.json", "train_log.jsonl"} & files.keys()  # no training leftovers
-    assert json.loads((BUNDLED_MODEL / "config.json").read_text())["model_type"]
+    config = json.loads((BUNDLED_MODEL / "config.json").read_text())
+    assert config["model_type"]
+    generation = json.loads((BUNDLED_MODEL / "generation_config.json").read_text())  # its own ids, not the 151k vocabulary's
+    assert (generation["bos_token_id"], generation["eos_token_id"]) == (
+        config["text_config"]["bos_token_id"], config["text_config"]["eos_token_id"])
 
 
 @pytest.mark.parametrize("mode", sorted(MIN_F1_50))
@@ -102,3 +106,4 @@ def test_the_demo_models_own_hybrid_rule_checks_drafts_and_keeps_slow_modes_accu
     assert [r.token_ids for r in answers["exact"]] == [r.token_ids for r in answers["slow"]]
     steps = {name: sum(r.stats["forward_steps"] for r in answers[name]) for name in ("exact", "slow")}
     assert steps["exact"] < 0.8 * steps["slow"], steps
+

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..processing import TASKS
+
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="locate_ros.ros.demo", description=__doc__.split("\n")[0])
@@ -25,6 +27,8 @@ def main(argv=None) -> int:
     ap.add_argument("--image", default="", help="image file (default: the demo scene of the data engine)")
     ap.add_argument("--query", action="append", default=[], help="text; repeat for several categories "
                     "(default: the demo scene's question)")
+    ap.add_argument("--task", default="", choices=["", *sorted(TASKS)], help="the command's task (default: the node's, detect); `point` asks "
+                    "for one point per instance")
     ap.add_argument("--frames", type=int, default=5)
     ap.add_argument("--rate", type=float, default=2.0)
     ap.add_argument("--out", default="locate_demo_debug.png", help="where to save the last annotated frame")
@@ -75,7 +79,7 @@ def main(argv=None) -> int:
         pub_img = me.create_publisher(Image, "/demo/image", qos_profile_sensor_data)
         pub_cmd = me.create_publisher(LocateCommand, "/demo/locate_node/command", 10)
         wait(lambda: pub_img.get_subscription_count() and pub_cmd.get_subscription_count(), "matched topics")
-        command = LocateCommand(request_id="demo", continuous=True)
+        command = LocateCommand(request_id="demo", continuous=True, task=args.task)
         if len(queries) == 1:
             command.query = queries[0]
         else:
@@ -110,12 +114,19 @@ def main(argv=None) -> int:
             import numpy as np
 
             from ..evaluation import dense_f1
+            from ..evaluation.metrics import point_hit_rate
 
+            gt = np.array([b for t in scene.targets for b in t.boxes]).reshape(-1, 4)
+            if args.task in ("point", "gui_point"):  # a hit: a point inside a square, one point per square
+                last = next(m for kind, m in reversed(answers) if kind == "points")
+                hits = point_hit_rate([[(p.x, p.y) for p in last.points]], [gt])
+                print(f"demo: last answer vs ground truth: point hit rate {hits.hit_rate:.2f} "
+                      f"({len(last.points)} points, {len(gt)} true)", flush=True)
+                return 0
             last = next(m for kind, m in reversed(answers) if kind == "boxes")
             pred = np.array([[x.bbox.center.position.x - x.bbox.size_x / 2, x.bbox.center.position.y - x.bbox.size_y / 2,
                               x.bbox.center.position.x + x.bbox.size_x / 2, x.bbox.center.position.y + x.bbox.size_y / 2]
                              for x in last.detections]).reshape(-1, 4)
-            gt = np.array([b for t in scene.targets for b in t.boxes]).reshape(-1, 4)
             f1 = dense_f1([pred], [gt])
             print(f"demo: last answer vs ground truth: F1@0.5 {f1.f1_50:.2f}, mean F1 (IoU 0.50:0.95) "
                   f"{f1.mean_f1:.2f} ({len(pred)} boxes, {len(gt)} true)", flush=True)

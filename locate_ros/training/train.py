@@ -61,6 +61,11 @@ def write_side_files(tok, out: Path) -> None:
     cfg = json.loads((out / "tokenizer_config.json").read_text())
     cfg["added_tokens_decoder"] = {}  # the golden file lists the 151k-vocabulary ids; tokenizer.json has ours
     (out / "tokenizer_config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    gen_file = out / "generation_config.json"
+    if gen_file.exists():  # the same: its bos/eos ids are the 151k vocabulary's
+        gen = json.loads(gen_file.read_text())
+        gen.update(bos_token_id=tok.token_to_id("<|endoftext|>"), eos_token_id=tok.token_to_id("<|im_end|>"))
+        gen_file.write_text(json.dumps(gen, indent=2) + "\n")
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:

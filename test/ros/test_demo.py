@@ -29,3 +29,15 @@ def test_demo_runs_the_node_end_to_end(tmp_path):
     # holds real boxes on the demo scene's squares (test_demo_model.py has the per-mode figures)
     f1_50 = float(re.search(r"F1@0.5 ([0-9.]+)", res.stdout).group(1))
     assert f1_50 > 0, res.stdout
+
+
+
+def test_the_demo_sends_a_pointing_command_and_scores_the_points_it_gets(tmp_path):
+    # a planner's "point to ..." (LocateCommand.task = point) over DDS: the answer comes back as
+    # LocatedPoints and is scored against the squares (the bundled v12 answers pointing questions with
+    # boxes, so its hit rate is low: tools/train_demo_model.sh, runs p1-p4, taught it pointing)
+    res = subprocess.run([sys.executable, "-m", "locate_ros.ros.demo", "--frames", "1", "--task", "point",
+                          "--out", str(tmp_path / "debug.png")], capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert re.search(r"frame 0 stamp \S+ points: \d+", res.stdout), res.stdout
+    assert re.search(r"point hit rate [0-9.]+ \(\d+ points, 5 true\)", res.stdout), res.stdout

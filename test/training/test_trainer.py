@@ -121,6 +121,10 @@ def test_the_checkpoint_is_the_release_layout_and_runs_in_the_locator(trained):
     run, _ = trained
     assert {"config.json", "model.safetensors", "tokenizer.json", "preprocessor_config.json"} <= {
         p.name for p in run.iterdir()}
+    # the side files name this model's ids, not the 151k vocabulary's they were copied with
+    text = json.loads((run / "config.json").read_text())["text_config"]
+    gen = json.loads((run / "generation_config.json").read_text())
+    assert (gen["bos_token_id"], gen["eos_token_id"]) == (text["bos_token_id"], text["eos_token_id"])
     loc = Locator.from_pretrained(run, mode="hybrid")
     sample = make_sample(5, 0, family="objects", size=(128, 160))
     res = loc.locate(sample.image, sample.query, task=sample.task, max_new_tokens=40)
