@@ -106,4 +106,3 @@ def test_the_demo_models_own_hybrid_rule_checks_drafts_and_keeps_slow_modes_accu
     assert [r.token_ids for r in answers["exact"]] == [r.token_ids for r in answers["slow"]]
     steps = {name: sum(r.stats["forward_steps"] for r in answers[name]) for name in ("exact", "slow")}
     assert steps["exact"] < 0.8 * steps["slow"], steps
-

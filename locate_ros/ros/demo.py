@@ -27,8 +27,8 @@ def main(argv=None) -> int:
     ap.add_argument("--image", default="", help="image file (default: the demo scene of the data engine)")
     ap.add_argument("--query", action="append", default=[], help="text; repeat for several categories "
                     "(default: the demo scene's question)")
-    ap.add_argument("--task", default="", choices=["", *sorted(TASKS)], help="the command's task (default: the node's, detect); `point` asks "
-                    "for one point per instance")
+    ap.add_argument("--task", default="", choices=["", *sorted(TASKS)],
+                    help="the command's task (default: the node's, detect); `point` asks for one point per instance")
     ap.add_argument("--frames", type=int, default=5)
     ap.add_argument("--rate", type=float, default=2.0)
     ap.add_argument("--out", default="locate_demo_debug.png", help="where to save the last annotated frame")
@@ -113,8 +113,7 @@ def main(argv=None) -> int:
         if not args.image:  # the demo scene has ground truth: score the last answer as the paper does
             import numpy as np
 
-            from ..evaluation import dense_f1
-            from ..evaluation.metrics import point_hit_rate
+            from ..evaluation import dense_f1, point_hit_rate
 
             gt = np.array([b for t in scene.targets for b in t.boxes]).reshape(-1, 4)
             if args.task in ("point", "gui_point"):  # a hit: a point inside a square, one point per square

@@ -35,7 +35,7 @@ from ..testing.tiny import golden_dir
 from .config import ModelSize, TrainConfig, grow_decoder, init_model, model_config
 from .lora import LoRA
 from .objective import VisionAid, build_example, joint_loss, pack
-from .tokenizer import build_tokenizer
+from .tokenizer import build_tokenizer, token_ids_config
 
 TOKENIZER_SEED_OFFSET = 1_000_003  # the tokenizer's corpus comes from another stream than the training data
 AID_LR_SCALE = 10.0  # the vision aid's read-outs (--vision-aid-weight) learn at 10 x --lr
@@ -64,7 +64,8 @@ def write_side_files(tok, out: Path) -> None:
     gen_file = out / "generation_config.json"
     if gen_file.exists():  # the same: its bos/eos ids are the 151k vocabulary's
         gen = json.loads(gen_file.read_text())
-        gen.update(bos_token_id=tok.token_to_id("<|endoftext|>"), eos_token_id=tok.token_to_id("<|im_end|>"))
+        text = token_ids_config(tok)["text"]  # the ids config.json gets
+        gen.update(bos_token_id=text["bos_token_id"], eos_token_id=text["eos_token_id"])
         gen_file.write_text(json.dumps(gen, indent=2) + "\n")
 
 

@@ -31,7 +31,6 @@ def test_demo_runs_the_node_end_to_end(tmp_path):
     assert f1_50 > 0, res.stdout
 
 
-
 def test_the_demo_sends_a_pointing_command_and_scores_the_points_it_gets(tmp_path):
     # a planner's "point to ..." (LocateCommand.task = point) over DDS: the answer comes back as
     # LocatedPoints and is scored against the squares (the bundled v12 answers pointing questions with
