@@ -55,12 +55,14 @@ def change_state(node, target: str, transition_id: int, proc: subprocess.Popen |
                  timeout: float = 120.0, reply_timeout: float = 15.0) -> bool:
     """Ask the lifecycle node named `target` (fully qualified) for a transition; True if it succeeded.
 
-    A reply can be lost: DDS may deliver the request before the node has discovered this client's
+    A reply can be lost: DDS may deliver a request before the node has discovered this client's
     reply reader (a known race of ROS 2 services), and nothing then answers. So when no reply comes
-    within `reply_timeout` s, the node's state is asked (its single-threaded executor answers after
-    any transition it is running): the transition's end state means it succeeded; any other means
-    the request never arrived or failed, and it is sent once more, whose reply (or a late first
-    one) decides.
+    within `reply_timeout` s, the node's state is asked (re-asked every second while unanswered: that
+    reply can be lost too; the node's single-threaded executor answers after any transition it is
+    running). The transition's end state means it succeeded; any other means the request never
+    arrived, is still queued, or failed, and it is sent again. The first reply decides, except that
+    a refusal after a resend may be the node refusing a duplicate of a request that did run (the
+    transition is no longer available from its new state): then the state decides.
     """
     from lifecycle_msgs.msg import State, Transition
     from lifecycle_msgs.srv import ChangeState, GetState
@@ -74,26 +76,49 @@ def change_state(node, target: str, transition_id: int, proc: subprocess.Popen |
     what = f"transition {transition_id} of {target}"
     change = node.create_client(ChangeState, f"{target}/change_state")
     get = node.create_client(GetState, f"{target}/get_state")
+
+    def left() -> float:
+        return max(0.0, deadline - time.monotonic())
+
+    def first_reply(futures, wait: float, label: str):
+        """The first answered of `futures` within `wait` s, or None (TimeoutError past the deadline)."""
+        try:
+            spin_until(node, lambda: any(f.done() for f in futures), label, min(wait, left()), proc=proc)
+        except TimeoutError:
+            if left() == 0.0:
+                raise
+            return None
+        return next(f for f in futures if f.done())
+
+    def ask_state(also=()):
+        """The node's state reply (asked again every second while unanswered), or any of `also` answered first."""
+        asked = []
+        while True:
+            asked.append(get.call_async(GetState.Request()))
+            if (reply := first_reply([*also, *asked], 1.0, f"{what} (or its state)")) is not None:
+                return reply
+
     try:
         spin_until(node, lambda: change.service_is_ready() and get.service_is_ready(), f"{target} lifecycle services",
                    timeout, proc=proc)
         request = ChangeState.Request(transition=Transition(id=transition_id))
-        first = change.call_async(request)
-        try:
-            spin_until(node, first.done, what, max(0.0, min(reply_timeout, deadline - time.monotonic())), proc=proc)
-            return bool(first.result().success)
-        except TimeoutError:
-            pass
-        state = get.call_async(GetState.Request())
-        spin_until(node, lambda: first.done() or state.done(), f"{what} (or its state)",
-                   max(0.0, deadline - time.monotonic()), proc=proc)
-        if first.done():
-            return bool(first.result().success)
-        if state.result().current_state.id == end_state:
-            return True
-        second = change.call_async(request)
-        spin_until(node, lambda: first.done() or second.done(), what, max(0.0, deadline - time.monotonic()), proc=proc)
-        return bool((first if first.done() else second).result().success)
+        sent = [change.call_async(request)]
+        wait = reply_timeout
+        while True:
+            reply = first_reply(sent, wait, what)
+            if reply is not None:
+                break
+            state = ask_state(also=sent)
+            if any(state is f for f in sent):  # a late change_state reply
+                reply = state
+                break
+            if state.result().current_state.id == end_state:
+                return True
+            sent.append(change.call_async(request))
+            wait = max(reply_timeout, 1.0)
+        if reply.result().success or len(sent) == 1:
+            return bool(reply.result().success)
+        return ask_state().result().current_state.id == end_state
     finally:
         node.destroy_client(change)
         node.destroy_client(get)

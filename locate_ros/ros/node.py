@@ -121,6 +121,33 @@ class LocateNode(LifecycleNode):
         self._log_state: dict[str, tuple[float, int]] = {}  # error kind -> (last logged, suppressed since)
         self._diag_pub = self._diag_timer = None
         self._hybrid_rule = ""  # the thresholds hybrid mode uses that are not the reference's (set at configure)
+        self._guard_change_state()
+
+    def _guard_change_state(self):
+        """Answer a transition the current state does not have with success=False instead of dying.
+
+        rclpy's (Jazzy) change_state service raises RCLError out of the executor for such a request
+        (`ros2 lifecycle set` configure twice, or a client's retry after a lost reply), which ends
+        rclpy.spin and the node; rclcpp answers false. This does what rclcpp does.
+        """
+        service = getattr(self, "_service_change_state", None)  # rclpy's own; absent without its services
+        if service is None:
+            return
+        rclpy_callback = service.callback
+
+        def change_state(request, response):
+            transition = request.transition
+            available = {t[0]: t[1] for t in self._state_machine.available_transitions}
+            if (transition.label and transition.label not in available.values()) or \
+                    (not transition.label and transition.id not in available):
+                state = self._state_machine.current_state[1]
+                self.get_logger().warning(f"transition {transition.label or transition.id} is not available from "
+                                          f"state {state!r} (available: {', '.join(available.values())}): refused")
+                response.success = False
+                return response
+            return rclpy_callback(request, response)
+
+        service.callback = change_state
 
     def p(self, name):
         try:

@@ -216,15 +216,24 @@ def test_hybrid_rule_is_the_checkpoints_unless_a_parameter_sets_it(client, tiny_
     try:
         assert client_change_state(client, "/rule/locate_node", Transition.TRANSITION_CONFIGURE, proc=proc,
                                    reply_timeout=0)
+        # configure again from inactive (a retry, `ros2 lifecycle set` twice): refused, and the node lives on
+        # (rclpy's own service callback raises out of spin here and ends the process)
+        assert client_change_state(client, "/rule/locate_node", Transition.TRANSITION_CONFIGURE, proc=proc) is False
+        assert proc.poll() is None
         assert client_change_state(client, "/rule/locate_node", Transition.TRANSITION_CLEANUP, proc=proc,
                                    reply_timeout=0)
         gen.write_text(json.dumps({**config, "hybrid_thresholds": {"ambiguous_top_k": -3}}))
         assert client_change_state(client, "/rule/locate_node", Transition.TRANSITION_CONFIGURE, proc=proc,
                                    reply_timeout=0) is False
         assert proc.poll() is None
+    except BaseException:
+        stop_node(proc)
+        print(proc.stdout.read())  # the node's log, for the failure report
+        raise
     finally:
         stop_node(proc)
     out = proc.stdout.read()
+    assert "transition 1 is not available from state 'inactive'" in out, out
     assert "fallback rule differs from the reference's: ambiguous_prob=0.5 (parameter), ambiguous_top_k=16 (checkpoint)" \
         in out, out
     assert "cannot configure" in out and "generation_config.json" in out and "ambiguous_top_k must be >= 0" in out, out
