@@ -35,6 +35,7 @@ def test_the_bundled_checkpoint_is_the_default_small_and_in_the_release_layout()
     assert not {"optimizer.safetensors", "trainer_state.json", "train_log.jsonl"} & files.keys()  # no training leftovers
     config = json.loads((BUNDLED_MODEL / "config.json").read_text())
     assert config["model_type"]
+    assert config["torch_dtype"] == "bfloat16"  # the release's dtype (tools/bundle_demo_model.py): half of float32's size
     generation = json.loads((BUNDLED_MODEL / "generation_config.json").read_text())  # its own ids, not the 151k vocabulary's
     assert (generation["bos_token_id"], generation["eos_token_id"]) == (
         config["text_config"]["bos_token_id"], config["text_config"]["eos_token_id"])

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Training the bundled demo checkpoint (locate_ros/demo_model): its recipe, and the record of every
-# attempt. To replace the bundled model with a better run, copy its runs/<name>/{config.json,model.safetensors,tokenizer.json,tokenizer_config.json,
-# special_tokens_map.json,chat_template.json,preprocessor_config.json,processor_config.json,
-# generation_config.json} into locate_ros/demo_model/ and it becomes the default model.
+# attempt. To replace the bundled model with a better run, `python tools/bundle_demo_model.py runs/<name>`
+# writes its weights in bfloat16 (the release's dtype; 12 MB for v12's 6.0M parameters) and its side files
+# (tokenizer, processor, generation config) into locate_ros/demo_model/, and it becomes the default model.
 #
 # tools/probe_model.py RUN prints the figures quoted for the h runs.
 # Attempts (2-core CPU, ~1.0-1.2 s per step of 8 packed samples, ModelSize() = 4.5M parameters):
@@ -322,7 +322,15 @@
 #            rows), and validate on 300 scenes (seeds 9000501 and 9000502: v12 on the second 0.656 / 0.535 / 0.653).
 #   p4       --init v12, rank-4 adapters, lr 3e-4, seed 57, 600 steps (18 min, beside an evaluation). Not evaluated
 #            on the evaluation command (session time); its validation figures are in the session note.
-# The bundled checkpoint (locate_ros/demo_model) is v12 at step 4,437, with its training sizes (above): h2 as below (its first 4,000 steps at
+#   bf16     not a run: v12 (the bundled copy) stored in bfloat16, the release checkpoint's dtype
+#            (`python tools/bundle_demo_model.py locate_ros/demo_model`): 24.1 -> 12.3 MB, computed in float32 on
+#            the CPU as before. Validation (150 `objects` scenes, the `avg` entry's command): slow / fast / hybrid
+#            0.641 / 0.501 / 0.627 (float32 0.636 / 0.504 / 0.628); the evaluation command, both files in one
+#            session: 0.614 / 0.517 / 0.634 against 0.616 / 0.519 / 0.636, paired differences -0.002 [-0.004,
+#            +0.003], -0.002 [-0.005, +0.002], -0.002 [-0.005, +0.001]; dense hybrid/slow 1.01x (float32 1.03x).
+#            Bundled. Why: half the bytes, and room under 25 MB for a deeper decoder: `--grow-layers 6` from it
+#            bundles to 21.3 MB (12 layers, 10.5M parameters); depth is what moved fast mode's gap in v9.
+# The bundled checkpoint (locate_ros/demo_model) is v12 at step 4,437, stored in bfloat16 (the bf16 entry), with its training sizes (above): h2 as below (its first 4,000 steps at
 # --steps 4000, then the same command with --steps 8000 --stop-after 3200; trained at commit fad0e9e,
 # when answers were in raster order, which only its 18% `objects` samples see), then k1, k2, k5, v0, v1,
 # v2, v3, v4, v5, v6, v7, v8, v9, v10 (CPU), v11, v12 (GPU).
