@@ -79,6 +79,10 @@ class TrainConfig:
     # with --init: append this many decoder layers (grow_decoder), e.g. to give Fast mode's block rows
     # more depth to agree on one instance; keep --ground-layer where the checkpoint learned it
     grow_layers: int = 0
+    # with --grow-layers: train the appended layers only (everything the checkpoint had stays as it
+    # was). Why: CPU-sized batches moved a well-trained checkpoint's own weights for the worse (v14,
+    # v15), and with nothing below them trained, the backward pass stops at the new layers
+    train_only_new_layers: bool = False
     # >0: also keep an exponential moving average of the trained weights (each step ema += (1 - d) *
     # (w - ema)), saved as a release checkpoint in OUT/ema. It starts at the first weights, so a
     # fine-tune's average keeps part of the checkpoint it began from: the equal mean of v12 and v14

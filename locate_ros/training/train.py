@@ -148,6 +148,8 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
     """Train to `cfg.steps` (resuming from `out` if it holds a run); `stop_after` ends this call after
     that many steps, with a checkpoint, as an interruption would (the schedule still spans cfg.steps).
     `data_workers` > 0 makes the batches in that many processes (the same batches)."""
+    if cfg.train_only_new_layers and (not cfg.grow_layers or cfg.lora_rank):
+        raise ValueError("--train-only-new-layers needs --grow-layers (and no --lora-rank)")
     out = Path(out)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda"):
@@ -181,6 +183,11 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
     model.train().requires_grad_(True)
     if cfg.freeze_vision:
         model.vision_model.requires_grad_(False)
+    if cfg.train_only_new_layers:
+        model.requires_grad_(False)
+        layers = model.language_model.model.layers
+        for layer in layers[len(layers) - cfg.grow_layers:]:
+            layer.requires_grad_(True)
     lora = None
     if cfg.lora_rank:
         model.language_model.requires_grad_(False)

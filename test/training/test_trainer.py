@@ -226,3 +226,26 @@ def test_a_grown_decoder_computes_what_the_checkpoint_did_and_then_trains_its_ne
     logged = json.loads((tmp_path / "grown" / "train_log.jsonl").read_text().splitlines()[0])["ground_mass"]
     assert logged == pytest.approx(asked, rel=1e-4) and asked != pytest.approx(middle, rel=1e-2)
     assert load_model(tmp_path / "grown").cfg.text.num_hidden_layers == depth + 2
+
+
+def test_training_only_the_new_layers_leaves_every_weight_the_checkpoint_had_as_it_was(trained, tmp_path):
+    """--train-only-new-layers: after steps (and a resume) every tensor of the checkpoint is bit for bit
+    what it was, and the appended layers have learned; without --grow-layers it is refused."""
+    run, _ = trained
+    before = load_file(str(run / "model.safetensors"))
+    depth = load_model(run).cfg.text.num_hidden_layers
+    cfg = TrainConfig(**{**CFG.__dict__, "steps": 4, "grow_layers": 2, "train_only_new_layers": True})
+    train(tmp_path / "new_only", cfg, init=run, progress=False, stop_after=2)
+    train(tmp_path / "new_only", cfg, init=run, progress=False)  # resumed: still only the new layers train
+    after = load_file(str(tmp_path / "new_only" / "model.safetensors"))
+    assert set(before) < set(after)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    new = [k for k in after if k not in before]
+    assert new and all(k.startswith((f"language_model.model.layers.{depth}.", f"language_model.model.layers.{depth + 1}."))
+                       for k in new)
+    assert all(after[f"language_model.model.layers.{i}.{w}.weight"].abs().sum() > 0
+               for i in (depth, depth + 1) for w in ("self_attn.o_proj", "mlp.down_proj"))
+    with pytest.raises(ValueError, match="needs --grow-layers"):
+        train(tmp_path / "refused", TrainConfig(**{**CFG.__dict__, "steps": 1, "train_only_new_layers": True}),
+              init=run, progress=False)
+    assert not (tmp_path / "refused").exists()  # refused before anything is written
