@@ -3,7 +3,7 @@
     python tools/bundle_demo_model.py runs/NAME [--out locate_ros/demo_model] [--dtype bfloat16]
 
 Why bfloat16: it is the release checkpoint's own dtype (so the default model exercises the same
-conversion on load as the real one), and it halves the file: v12 is 24.1 MB in float32, 12.1 MB in
+conversion on load as the real one), and it halves the checkpoint: v12 is 24.1 MB in float32, 12.3 MB in
 bfloat16, which leaves room under the issue's 25 MB for a deeper decoder (depth is what closed part of
 Fast mode's gap, tools/train_demo_model.sh v9). Rounding v12's weights to bfloat16 moved its
 validation scores (150 `objects` scenes, seed 9000501) by +0.005 slow, -0.003 fast, -0.002 hybrid
