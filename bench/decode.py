@@ -10,6 +10,12 @@ PyTorch's default CPU matmul (MKL sgemm) instead of our oneDNN path.
 Prints one JSON object.
 
   python bench/decode.py [--n 20,100,300] [--threads 2] [--modes slow,fast,hybrid,verify] [--no-baseline]
+                         [--unfused] [--model DIR]
+
+`--unfused` adds our loop with q/k/v and gate/up packed one by one instead of as one matmul each
+(`pack_for_onednn(fuse=False)`): `ours/unfused` is what the fusion gains. `--model DIR` runs a
+checkpoint (its weights, shapes and processor; e.g. the bundled demo model) instead of the random
+Qwen2.5-0.5B-shaped decoder.
 
 `verify` is hybrid mode with `HybridThresholds(verify_ratio=1.0)`: every drafted token checked
 against the token-by-token rows (the forced drafts all hold).
@@ -17,6 +23,7 @@ against the token-by-token rows (the forced drafts all hold).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import sys
@@ -32,7 +39,8 @@ from locate_ros.backends.torch_backend import TorchBackend  # noqa: E402
 from locate_ros.decoding.hybrid import HybridThresholds  # noqa: E402
 from locate_ros.decoding.loop import DecodeOptions, generate  # noqa: E402
 from locate_ros.model import LocateAnything, LocateAnythingConfig  # noqa: E402
-from locate_ros.model.language import onednn_linear  # noqa: E402
+from locate_ros.model import load_model  # noqa: E402
+from locate_ros.model.language import onednn_linear, pack_for_onednn  # noqa: E402
 from locate_ros.testing.forcing import (  # noqa: E402
     ForceAnswer,
     box_answer,
@@ -133,37 +141,48 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--real-3b", action="store_true", help="the real 3B shapes (GPU)")
+    ap.add_argument("--unfused", action="store_true", help="also time q/k/v and gate/up packed one by one")
+    ap.add_argument("--model", default=None, help="a checkpoint folder instead of the random 0.5B-shaped model")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
     from locate_ros.processing import Processor, build_question, preprocess_image
 
-    cfg = bench_config(args.real_3b)
-    model = random_model(cfg, args.device, dtype)
-    tiny = golden_dir() / "tiny"
-    import tempfile
+    if args.model:
+        model = load_model(args.model, device=args.device, dtype=dtype).eval().requires_grad_(False)
+        cfg = model.cfg
+        processor = Processor.from_pretrained(args.model, cfg)
+    else:
+        cfg = bench_config(args.real_3b)
+        model = random_model(cfg, args.device, dtype)
+        tiny = golden_dir() / "tiny"
+        import tempfile
 
-    from locate_ros.testing.tiny import write_tokenizer
-    with tempfile.TemporaryDirectory() as d:  # tokenizer + processor files of the tiny checkpoint
-        for f in tiny.iterdir():
-            if f.suffix == ".json":
-                (Path(d) / f.name).write_bytes(f.read_bytes())
-        write_tokenizer(Path(d))
-        processor = Processor.from_pretrained(d, cfg)
+        from locate_ros.testing.tiny import write_tokenizer
+        with tempfile.TemporaryDirectory() as d:  # tokenizer + processor files of the tiny checkpoint
+            for f in tiny.iterdir():
+                if f.suffix == ".json":
+                    (Path(d) / f.name).write_bytes(f.read_bytes())
+            write_tokenizer(Path(d))
+            processor = Processor.from_pretrained(d, cfg)
     img = np.random.default_rng(1).integers(0, 256, size=(224, 224, 3), dtype=np.uint8)
     pre = preprocess_image(img, in_token_limit=processor.in_token_limit)
     prompt = processor.encode_prompt(build_question("detect", "cat"), pre.num_image_tokens)
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     backends = {"ours": TorchBackend(model)}
+    if args.unfused:
+        twin = copy.deepcopy(model)  # packed caches are not copied: pack the twin one Linear at a time
+        backends["unfused"] = TorchBackend(twin, pack_weights=False)
+        pack_for_onednn(twin.language_model, fuse=False)
     if not args.no_baseline:
         backends["baseline"] = ReferenceStyleBackend(model, pack_weights=False)
     ns = [int(x) for x in args.n.split(",")]
     modes = args.modes.split(",")
     results = {}
     run_once(backends["ours"], prompt, pre, cfg.tokens, 2, "fast", sync=sync)  # warm-up (allocations, kernels)
-    for impl, be in backends.items():
-        for n in ns:
-            for mode in modes:
+    for n in ns:  # the variants in turn per (n, mode): a machine's speed drifting over the run slows all alike
+        for mode in modes:
+            for impl, be in backends.items():
                 r = run_once(be, prompt, pre, cfg.tokens, n, mode, sync=sync)
                 results.setdefault(impl, {}).setdefault(str(n), {})[mode] = r
                 print(f"# {impl} n={n} {mode}: {r}", file=sys.stderr, flush=True)
@@ -174,6 +193,8 @@ def main():
         for m in modes:
             if m != "slow" and "slow" in ours:
                 rat[f"{m}/slow"] = round(ours[m]["boxes_per_s"] / ours["slow"]["boxes_per_s"], 3)
+            if "unfused" in results:
+                rat[f"ours/unfused {m}"] = round(ours[m]["boxes_per_s"] / results["unfused"][n][m]["boxes_per_s"], 3)
             if "baseline" in results:
                 rat[f"ours/baseline {m}"] = round(ours[m]["boxes_per_s"] / results["baseline"][n][m]["boxes_per_s"], 3)
         summary["ratios"][n] = rat
@@ -182,8 +203,9 @@ def main():
                                                  / results["ours"]["100"]["fast"]["boxes_per_s"], 3)
     out = {
         "bench": "decode",
-        "setting": {"decoder": "Qwen2.5-3B shapes" if args.real_3b else "Qwen2.5-0.5B width/depth",
-                    "vision": "MoonViT 3B shapes" if args.real_3b else SMALL_VISION, "weights": "random",
+        "setting": {"decoder": args.model or ("Qwen2.5-3B shapes" if args.real_3b else "Qwen2.5-0.5B width/depth"),
+                    "vision": args.model or ("MoonViT 3B shapes" if args.real_3b else SMALL_VISION),
+                    "weights": "checkpoint" if args.model else "random",
                     "dtype": args.dtype, "device": args.device, "threads": args.threads, "image": "224x224",
                     "image_tokens": pre.num_image_tokens, "prompt_tokens": len(prompt), "torch": torch.__version__,
                     "machine": platform.machine()},

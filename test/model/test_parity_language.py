@@ -103,3 +103,69 @@ def test_onednn_packed_weights_match_dense_and_never_go_stale(tiny_checkpoint):
     assert twin._packed is None and lin._packed is not None
     with torch.no_grad():
         torch.testing.assert_close(twin(x), lin(x), atol=1e-5, rtol=1e-5)
+
+
+def test_fused_projections_compute_what_the_separate_ones_do_and_never_go_stale():
+    """pack_for_onednn packs q/k/v (and gate/up) as one matmul over their concatenated weights: the
+    same outputs as the separate Linears, no second packed copy of those Linears, a weight changed
+    after packing (an optimizer step) is used, a hook on a part (LoRA's) is not bypassed, and a
+    packed layer deep-copies."""
+    import copy
+
+    from locate_ros.model.config import LocateAnythingConfig
+    from locate_ros.model.language import DecoderLayer, KVCache, onednn_linear, pack_for_onednn, rope_cos_sin
+    from locate_ros.testing.tiny import golden_dir
+
+    cfg = LocateAnythingConfig.from_json(golden_dir() / "tiny" / "config.json").text
+    torch.manual_seed(0)
+    layer = DecoderLayer(cfg)
+    for p in layer.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    attn, mlp = layer.self_attn, layer.mlp
+    S = 12
+    h = torch.randn(S, cfg.hidden_size)
+    cos, sin = rope_cos_sin(torch.arange(S), cfg.head_dim, cfg.rope_theta, torch.float32)
+
+    @torch.no_grad()
+    def outputs(module=layer):
+        a = module.self_attn(h, cos, sin, None, KVCache(cfg, S, torch.float32, "cpu"), 0)
+        return a, module.mlp(h)
+
+    def unpacked():
+        with onednn_linear(False):
+            return outputs()
+
+    def close(got, want):
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-5)
+
+    want = unpacked()
+    assert pack_for_onednn(layer) > 0
+    assert attn._packed is not None and mlp._packed is not None
+    assert all(m._packed is None for m in (attn.q_proj, attn.k_proj, attn.v_proj, mlp.gate_proj, mlp.up_proj))
+    assert attn.o_proj._packed is not None and mlp.down_proj._packed is not None
+    with torch.no_grad():
+        q, k, v = attn.fused(h)
+        gate, up = mlp.fused(h)
+    for out, part in ((q, attn.q_proj), (k, attn.k_proj), (v, attn.v_proj), (gate, mlp.gate_proj), (up, mlp.up_proj)):
+        torch.testing.assert_close(out, torch.nn.functional.linear(h, part.weight, part.bias), atol=1e-5, rtol=1e-5)
+    close(outputs(), want)
+
+    with torch.no_grad():
+        mlp.up_proj.weight.mul_(2)  # the fused copy is stale now and must not be used
+        attn.v_proj.bias.add_(1)
+    changed = unpacked()
+    close(outputs(), changed)
+    assert not any(torch.allclose(c, w, atol=1e-2) for c, w in zip(changed, want))
+
+    pack_for_onednn(layer)  # repacks with the new weights
+    calls = []
+    handle = attn.k_proj.register_forward_hook(lambda m, i, o: calls.append(1) or o * 0)
+    hooked = unpacked()
+    close(outputs(), hooked)
+    assert len(calls) == 2 and not torch.allclose(hooked[0], changed[0], atol=1e-2)  # it ran, and mattered
+    handle.remove()
+
+    twin = copy.deepcopy(layer)  # without the packed caches, computing the same
+    assert twin.self_attn._packed is None and twin.mlp._packed is None
+    close(outputs(twin), outputs())
