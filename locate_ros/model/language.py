@@ -78,8 +78,8 @@ class FusedInput(_BlockedCache, nn.Module):
     def _parts(self) -> list[Linear]:
         return [getattr(self, name) for name in self.FUSED]
 
-    def _versions(self) -> tuple[int, ...]:
-        return tuple(t._version for m in self._parts() for t in (m.weight, m.bias) if t is not None)
+    def _versions(self, parts: list[Linear] | None = None) -> tuple[int, ...]:
+        return tuple(t._version for m in (parts or self._parts()) for t in (m.weight, m.bias) if t is not None)
 
     def pack_fused(self) -> int:
         parts = self._parts()
@@ -91,12 +91,13 @@ class FusedInput(_BlockedCache, nn.Module):
 
     def fused(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Each FUSED Linear applied to x, in one matmul when the packed copy holds."""
+        parts = self._parts()
         # (not past a hook on a part, e.g. LoRA's adapters: the fused call does not run the parts' hooks)
-        if (self._packed is not None and _onednn_applies(x) and self._packed[2] == self._versions()
-                and not any(m._forward_hooks or m._forward_pre_hooks for m in self._parts())):
+        if (self._packed is not None and _onednn_applies(x) and self._packed[2] == self._versions(parts)
+                and not any(m._forward_hooks or m._forward_pre_hooks for m in parts)):
             out = torch.ops.mkldnn._linear_pointwise(x, self._packed[0], self._packed[1], "none", [], "")
-            return list(out.split([m.out_features for m in self._parts()], dim=-1))
-        return [m(x) for m in self._parts()]
+            return list(out.split([m.out_features for m in parts], dim=-1))
+        return [m(x) for m in parts]
 
 
 def pack_for_onednn(module: nn.Module, fuse: bool = True) -> int:
