@@ -38,8 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from locate_ros.backends.torch_backend import TorchBackend  # noqa: E402
 from locate_ros.decoding.hybrid import HybridThresholds  # noqa: E402
 from locate_ros.decoding.loop import DecodeOptions, generate  # noqa: E402
-from locate_ros.model import LocateAnything, LocateAnythingConfig  # noqa: E402
-from locate_ros.model import load_model  # noqa: E402
+from locate_ros.model import LocateAnything, LocateAnythingConfig, load_model  # noqa: E402
 from locate_ros.model.language import onednn_linear, pack_for_onednn  # noqa: E402
 from locate_ros.testing.forcing import (  # noqa: E402
     ForceAnswer,
