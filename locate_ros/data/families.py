@@ -174,7 +174,7 @@ def make_sample(seed: int, index: int, family: Optional[str] = None, size: Optio
     is the same whether its family was picked or named.
     """
     rng = np.random.default_rng([seed, index])
-    pick = rng.random()
+    pick = rng.random()  # family_of's draw
     if family is None:
         family = _family_at(pick, tuple(families) if families is not None else FAMILIES)
     elif family not in FAMILIES + CURRICULUM_FAMILIES:
@@ -185,6 +185,11 @@ def make_sample(seed: int, index: int, family: Optional[str] = None, size: Optio
     wh = (int(rng.integers(lo, hi + 1)), int(rng.integers(lo, hi + 1)))
     drawn = _BUILDERS[family](rng, wh, negative_share)
     return Sample(drawn.image, family, drawn.task, drawn.query, drawn.targets, index, seed, drawn.objects)
+
+
+def family_of(seed: int, index: int, families: Optional[Sequence[str]] = None) -> str:
+    """The family make_sample(seed, index, families=families) draws, without drawing the sample."""
+    return _family_at(np.random.default_rng([seed, index]).random(), tuple(families) if families is not None else FAMILIES)
 
 
 def generate_samples(seed: int, n: int, families: Optional[Sequence[str]] = None,

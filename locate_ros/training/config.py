@@ -62,6 +62,11 @@ class TrainConfig:
     prefix_jitter: float = 0.0
     seed: int = 0  # data stream and initialisation
     image_size: tuple[int, int] = (128, 224)  # (min, max) image side of the generated samples
+    # (min, max) image side of the `dense` family's samples (None: image_size, as for the others).
+    # Why: the evaluation draws dense scenes at the family's own size (data.families.DENSE_SIZE,
+    # 320-448 px: room for 120 instances); at the other families' 144-256 px the same 50-120
+    # instances would be a different, smaller task than the one the dense goal measures
+    dense_size: Optional[tuple[int, int]] = None
     families: Optional[tuple[str, ...]] = None  # None = every data-engine family
     # how often a question asks for something absent (answer None). 0 while the model cannot yet
     # tell presence: then None, at its base rate, outweighs every one of the spread coordinate bins

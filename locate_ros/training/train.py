@@ -28,7 +28,7 @@ from typing import Optional
 
 import torch
 
-from ..data.families import generate_samples, make_sample
+from ..data.families import family_of, generate_samples, make_sample
 from ..model.checkpoint import SIDE_FILES, load_model, save_pretrained
 from ..processing import Processor, build_question
 from ..testing.tiny import golden_dir
@@ -79,8 +79,16 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 def batch_samples(cfg: TrainConfig, step: int):
     """The samples of training step `step` (indexed, so a resumed run sees the same data)."""
     n = cfg.examples_per_step
-    return [make_sample(cfg.seed, step * n + i, size=cfg.image_size, families=cfg.families,
-                        negative_share=cfg.negative_share) for i in range(n)]
+    indices = range(step * n, step * n + n)
+    return [make_sample(cfg.seed, i, size=sample_size(cfg, i), families=cfg.families,
+                        negative_share=cfg.negative_share) for i in indices]
+
+
+def sample_size(cfg: TrainConfig, index: int) -> tuple[int, int]:
+    """The (min, max) image side of sample `index` of the run's stream: cfg.dense_size for a dense one."""
+    if cfg.dense_size is not None and family_of(cfg.seed, index, cfg.families) == "dense":
+        return cfg.dense_size
+    return cfg.image_size
 
 
 class StepBatches(torch.utils.data.Dataset):
@@ -159,7 +167,9 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
     resuming = state_file.exists()
     if resuming:
         state = json.loads(state_file.read_text())
-        cfg = TrainConfig(**{**state["train_config"], "steps": cfg.steps, "image_size": tuple(state["train_config"]["image_size"]),
+        saved = state["train_config"]
+        cfg = TrainConfig(**{**saved, "steps": cfg.steps, "image_size": tuple(saved["image_size"]),
+                             "dense_size": tuple(saved["dense_size"]) if saved.get("dense_size") else None,
                              "families": tuple(state["train_config"]["families"]) if state["train_config"]["families"] else None})
         start, prior_s, lora_base = state["step"], state["elapsed_s"], state.get("lora_base")
         model = load_model(out, device=device, dtype=torch.float32)
@@ -321,7 +331,7 @@ def main(argv=None) -> None:
                     help="make the batches in N processes (for a GPU; the same batches as without)")
     d = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
-        if f.name in ("image_size", "families"):
+        if f.name in ("image_size", "dense_size", "families"):
             continue
         kind = type(f.default) if f.default is not None else str
         if kind is bool:
@@ -329,11 +339,14 @@ def main(argv=None) -> None:
         else:
             ap.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
     ap.add_argument("--image-size", type=int, nargs=2, default=d.image_size)
+    ap.add_argument("--dense-size", type=int, nargs=2, default=None,
+                    help="(min, max) side of the dense family's images (default: --image-size)")
     ap.add_argument("--families", nargs="*", default=None)
     args = ap.parse_args(argv)
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-                         if f.name not in ("image_size", "families")},
-                      image_size=tuple(args.image_size), families=tuple(args.families) if args.families else None)
+                         if f.name not in ("image_size", "dense_size", "families")},
+                      image_size=tuple(args.image_size), families=tuple(args.families) if args.families else None,
+                      dense_size=tuple(args.dense_size) if args.dense_size else None)
     size = ModelSize.tiny() if args.size == "tiny" else ModelSize()
     train(Path(args.out), cfg, size, Path(args.init) if args.init else None, args.device, stop_after=args.stop_after,
           data_workers=args.data_workers)

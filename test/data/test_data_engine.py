@@ -20,7 +20,7 @@ from locate_ros.data import (
     quantize,
     serialize_answer,
 )
-from locate_ros.data.families import NEGATIVE_SHARE
+from locate_ros.data.families import NEGATIVE_SHARE, family_of
 from locate_ros.decoding.parse import parse_detections, parse_eval_prediction
 from locate_ros.model.config import LocateAnythingConfig
 from locate_ros.processing import TASKS, build_question
@@ -52,6 +52,12 @@ def test_picked_family_equals_named_family_and_seeds_differ():
         assert_same(s, make_sample(3, s.index, s.family))
     other = list(generate_samples(4, 6))
     assert all(a.image.tobytes() != b.image.tobytes() for a, b in zip(picked, other))
+
+
+def test_family_of_names_the_family_the_sample_draws():
+    for families in (None, ("objects", "dense")):
+        for i in range(40):
+            assert family_of(5, i, families) == make_sample(5, i, families=families).family
 
 
 def test_generate_samples_respects_the_family_subset():

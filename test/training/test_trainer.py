@@ -191,6 +191,36 @@ def test_the_training_stream_takes_its_negative_share_from_the_config():
     assert negatives(0.0) == 0 < negatives(0.5)
 
 
+def test_dense_scenes_are_drawn_at_their_own_size_when_asked_and_the_rest_as_before():
+    from locate_ros.training.train import batch_samples
+
+    base = TrainConfig(examples_per_step=24, families=("objects", "dense"), image_size=(128, 160), seed=3)
+    same = batch_samples(base, 0)
+    sized = batch_samples(TrainConfig(**{**base.__dict__, "dense_size": (300, 320)}), 0)
+    assert {s.family for s in same} == {"objects", "dense"}
+    for a, b in zip(same, sized):
+        assert a.family == b.family
+        sides = b.image.shape[:2]
+        if b.family == "dense":
+            assert all(300 <= v <= 320 for v in sides) and all(128 <= v <= 160 for v in a.image.shape[:2])
+        else:  # untouched: the very same sample
+            assert all(128 <= v <= 160 for v in sides) and a.image.tobytes() == b.image.tobytes()
+            assert a.targets == b.targets
+
+
+def test_the_dense_size_reaches_the_run_from_the_command_line_and_survives_a_resume(tmp_path):
+    from locate_ros.training.train import main
+
+    args = ["--out", str(tmp_path / "run"), "--size", "tiny", "--steps", "2", "--examples-per-step", "2",
+            "--families", "objects", "dense", "--image-size", "128", "144", "--dense-size", "160", "176", "--tokenizer-samples", "60"]
+    main(args + ["--stop-after", "1"])
+    saved = json.loads((tmp_path / "run" / "trainer_state.json").read_text())["train_config"]
+    assert saved["dense_size"] == [160, 176] and saved["image_size"] == [128, 144]
+    main(args)  # resumes from step 1 with the saved sizes
+    state = json.loads((tmp_path / "run" / "trainer_state.json").read_text())
+    assert state["step"] == 2 and state["train_config"]["dense_size"] == [160, 176]
+
+
 def test_a_grown_decoder_computes_what_the_checkpoint_did_and_then_trains_its_new_layers(trained, tmp_path):
     """grow_decoder appends layers whose residual branches start at zero: the same logits bit for bit;
     a --grow-layers run saves a checkpoint of the new depth whose new layers have moved off zero, and
