@@ -343,6 +343,23 @@
 #            bundled: fast mode did not move, and the demo would run at less than half the speed. Depth without
 #            retraining the layers below is not the lever on a CPU budget; a GPU schedule of the grown model with every
 #            layer trained (v9's recipe at v11/v12's scale) is the test that remains.
+#   e1       dense scenes: --init the bundled bf16 v12 on `objects` + `dense` (FAMILY_WEIGHTS: ~21% dense) with the new
+#            --dense-size 320 448 (the evaluation's dense scenes, shrunk by the model's processor to a 256 px longer side,
+#            as there), 12 examples per step, lr 2e-4, --ema-decay 0.998, seed 63, 592 steps in 55 min on the 2-core CPU
+#            (5.4 s/step: a dense answer is ~6x an `objects` one). Why: v12 never trained on a dense scene (its phases
+#            since k0 were `objects` alone: ~5 boxes an answer), and the dense goal needs its drafts to agree with
+#            token-by-token decoding there (v12's verify rule corrects 0.97 of dense boxes). Train log: dense-heavy
+#            steps' loss 6.3 -> ~3.0, coord_err_bins ~250 -> ~120 (objects-only steps ~30 throughout). Figures,
+#            each model alone on the machine: 8 validation dense scenes (`python -m locate_ros.evaluation.run --model M
+#            --seed 9000501 --n 0 --dense 8 --max-new-tokens 300`), dense F1@0.5 slow / fast / hybrid, hybrid/slow
+#            boxes/s, hybrid fallback rate: v12 0.115 / 0.040 / 0.105, 0.97x, 0.97; e1 0.168 / 0.060 / 0.190, 1.72x,
+#            0.92; its average 0.149 / 0.034 / 0.148, 1.33x, 0.95. 150 validation `objects` scenes (the `avg` entry's
+#            command), slow / fast / hybrid mean F1: v12 0.641 / 0.501 / 0.627; e1 0.569 / 0.425 / 0.569; its
+#            average 0.606 / 0.479 / 0.618. Not bundled: dense training moves the dense speed-up (0.97x -> 1.72x)
+#            and dense accuracy, but a CPU-sized schedule pays for it with 7 points of `objects` in every mode,
+#            and the objects below a merged image token (dense scenes at 256 px: ~90 tokens for 50-120 objects)
+#            keep its dense coordinates ~120 bins off. For a GPU schedule: `objects` + `dense` with --dense-size,
+#            and a dense share chosen on both validation streams.
 # The bundled checkpoint (locate_ros/demo_model) is v12 at step 4,437, stored in bfloat16 (the bf16 entry), with its training sizes (above): h2 as below (its first 4,000 steps at
 # --steps 4000, then the same command with --steps 8000 --stop-after 3200; trained at commit fad0e9e,
 # when answers were in raster order, which only its 18% `objects` samples see), then k1, k2, k5, v0, v1,
@@ -424,6 +441,8 @@ pointing p4 locate_ros/demo_model 57 600 --lr 3e-4 --lora-rank 4       # not bun
 $TRAIN --out runs/d1 --init locate_ros/demo_model --families objects --image-size 144 256 --lr 5e-4 --warmup-steps 50 \
     --freeze-coord-embeddings --negative-share 0 --null-smoothing 0.03 --examples-per-step 16 --seed 60 --steps 1800 \
     --grow-layers 6 --train-only-new-layers --data-workers 1 --save-every 200  # ~45 min; not bundled
+WORKERS=1 tools/gpu_train.sh e1 locate_ros/demo_model 63 3600 12 --families objects dense --dense-size 320 448 \
+    --ema-decay 0.998 --lr 2e-4 --save-every 200  # CPU: the probe sized it to 592 steps, ~61 min in all; not bundled
 # the bundled model: v12's weights in bfloat16 and its side files (the bf16 entry), then three edits of its side files
 python tools/bundle_demo_model.py runs/v12
 # the image sizes v12 trained at (see the sizes entry above)
