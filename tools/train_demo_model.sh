@@ -360,6 +360,16 @@
 #            and the objects below a merged image token (dense scenes at 256 px: ~90 tokens for 50-120 objects)
 #            keep its dense coordinates ~120 bins off. For a GPU schedule: `objects` + `dense` with --dense-size,
 #            and a dense share chosen on both validation streams.
+#   c16      depth with every layer trained, at CPU scale: --init the bundled bf16 v12 with --grow-layers 2 (8 decoder
+#            layers, all of them and the vision tower training; v9's recipe, whose +2 layers moved fast - slow -0.191 ->
+#            -0.162 from v8), `objects`, 16 examples per step, lr 2e-4, --ema-decay 0.999, seed 62, 1,438 steps in 40 min
+#            (1.66 s/step; ~23k examples, v9 saw 28k). Validation (150 `objects` scenes, the `avg` entry's command, against
+#            the bundled bf16 v12: 0.641 / 0.501 / 0.627): last weights slow 0.630 (-0.011 [-0.035, +0.010]), fast 0.505
+#            (+0.004 [-0.028, +0.028]), hybrid 0.634 (+0.007 [-0.014, +0.025]); moving average 0.634 (-0.007 [-0.027,
+#            +0.017]), 0.503 (+0.001 [-0.020, +0.017]), 0.642 (+0.015 [-0.011, +0.030]). Not bundled: no mode moved beyond
+#            its interval, and fast - slow stayed at about -0.13 on these scenes, as for v12 and d1. With d1, the CPU
+#            answer on depth is in: two or six more layers, trained alone or with the rest, do not narrow fast mode's
+#            gap within a CPU schedule; only a GPU schedule can still test it.
 # The bundled checkpoint (locate_ros/demo_model) is v12 at step 4,437, stored in bfloat16 (the bf16 entry), with its training sizes (above): h2 as below (its first 4,000 steps at
 # --steps 4000, then the same command with --steps 8000 --stop-after 3200; trained at commit fad0e9e,
 # when answers were in raster order, which only its 18% `objects` samples see), then k1, k2, k5, v0, v1,
@@ -443,6 +453,8 @@ $TRAIN --out runs/d1 --init locate_ros/demo_model --families objects --image-siz
     --grow-layers 6 --train-only-new-layers --data-workers 1 --save-every 200  # ~45 min; not bundled
 WORKERS=1 tools/gpu_train.sh e1 locate_ros/demo_model 63 3600 12 --families objects dense --dense-size 320 448 \
     --ema-decay 0.998 --lr 2e-4 --save-every 200  # CPU: the probe sized it to 592 steps, ~61 min in all; not bundled
+WORKERS=1 tools/gpu_train.sh c16 locate_ros/demo_model 62 2400 16 --grow-layers 2 --ema-decay 0.999 --lr 2e-4 \
+    --save-every 200  # CPU: the probe sized it to 1,438 steps, ~42 min in all; not bundled
 # the bundled model: v12's weights in bfloat16 and its side files (the bf16 entry), then three edits of its side files
 python tools/bundle_demo_model.py runs/v12
 # the image sizes v12 trained at (see the sizes entry above)
