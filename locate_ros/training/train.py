@@ -170,7 +170,7 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
         saved = state["train_config"]
         cfg = TrainConfig(**{**saved, "steps": cfg.steps, "image_size": tuple(saved["image_size"]),
                              "dense_size": tuple(saved["dense_size"]) if saved.get("dense_size") else None,
-                             "families": tuple(state["train_config"]["families"]) if state["train_config"]["families"] else None})
+                             "families": tuple(saved["families"]) if saved["families"] else None})
         start, prior_s, lora_base = state["step"], state["elapsed_s"], state.get("lora_base")
         model = load_model(out, device=device, dtype=torch.float32)
     elif init is not None:
