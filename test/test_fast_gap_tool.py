@@ -23,6 +23,8 @@ def test_fast_gap_counts_every_answered_box_once():
     for kind in ("stream", "block"):
         assert len(forced[f"{kind}_gross"]) == 4 and all(0 <= g <= 1 for g in forced[f"{kind}_gross"])
     assert 0 <= forced["other_instance"] <= 3 * forced["boxes"]
+    assert 0 <= forced["x1_missed_one_box"] <= forced["x1_missed"] <= forced["boxes"]
+    assert round(forced["x1_missed"] / forced["boxes"], 3) == forced["block_gross"][0]
     assert forced["end_blocks"] == 4 and 0 <= forced["end_as_box"] <= 4  # one answer per scene, one end each
     for r in rows:
         assert r["truth"] > 0 and 0 < r["found"] <= r["truth"], r  # the bundled model finds some of them

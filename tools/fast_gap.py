@@ -16,7 +16,10 @@ after the true ones before it, as in Slow mode) and the block rows (all four fro
 Fast mode) rank first are off. `iou50` = boxes whose four argmax coordinates reach IoU 0.5 with the
 truth; `gross` = per coordinate (x1 y1 x2 y2) the share more than 50 bins off; `other_instance` =
 block coordinates more than 50 bins off that are within 12 bins of the same coordinate of another
-box in the answer (the block rows did not agree on which instance comes next); `end_as_box` =
+box in the answer (the block rows did not agree on which instance comes next); `x1_missed` = block
+boxes whose x1 is more than 50 bins off, and `x1_missed_one_box` = those whose four coordinates are
+all within 12 bins of one box of the answer (the block took another instance whole, as slow mode
+does when it takes them out of order, instead of mixing two); `end_as_box` =
 blocks whose target ends the answer (`<|im_end|>` + `<null>`s) that Fast mode's decision (the
 reference's rule) turns into a box instead, of `end_blocks`.
 """
@@ -42,7 +45,7 @@ def teacher_forced(loc: Locator, samples) -> dict:
     """Stream rows against block rows on the true answer (see the module docstring)."""
     t = loc.tokens
     picked = {"stream": [], "block": []}  # per scene, [boxes, 4] argmax coordinates of each kind of row
-    truth, other, end_blocks, end_as_box = [], 0, 0, 0
+    truth, other, end_blocks, end_as_box, x1_missed, x1_missed_one_box = [], 0, 0, 0, 0, 0
     for s in samples:
         ex = build_example(s, loc.processor)
         with torch.no_grad():
@@ -61,6 +64,9 @@ def teacher_forced(loc: Locator, samples) -> dict:
             picked[kind].append(best[is_coord & rows].reshape(-1, 4).astype(float))
         block = picked["block"][-1]
         for k in range(len(boxes)):
+            if abs(block[k, 0] - boxes[k, 0]) > GROSS_BINS:
+                x1_missed += 1
+                x1_missed_one_box += int((np.abs(boxes - block[k]) <= SAME_BINS).all(1).any())
             others = np.delete(boxes, k, 0)
             for j in range(1, 4):
                 if abs(block[k, j] - boxes[k, j]) > GROSS_BINS and len(others):
@@ -73,7 +79,8 @@ def teacher_forced(loc: Locator, samples) -> dict:
         iou = np.array([box_iou(p[None], g[None])[0, 0] for p, g in zip(pred, truth)])
         out[f"{kind}_iou50"] = round(float((iou >= 0.5).mean()), 3)
         out[f"{kind}_gross"] = np.round((np.abs(pred - truth) > GROSS_BINS).mean(0), 3).tolist()
-    out.update(other_instance=other, end_blocks=end_blocks, end_as_box=end_as_box)
+    out.update(other_instance=other, x1_missed=x1_missed, x1_missed_one_box=x1_missed_one_box, end_blocks=end_blocks,
+               end_as_box=end_as_box)
     return out
 
 

@@ -60,6 +60,16 @@ class TrainConfig:
     # >0: the answer's coordinates, as inputs (targets stay true), move by a Gaussian of this many
     # bins (objective.build_example), so that block rows learn to read back slightly-off boxes
     prefix_jitter: float = 0.0
+    # >0: the instance-key aid (objective.joint_loss), this weight: decoder layer instance_key_layer
+    # (-1: the middle one) is trained to name the box's x1 on every coordinate row of a box block, so
+    # that Fast mode's rows agree on the next instance before they read its edges (run ik1's 0.2 cost
+    # fast mode 4.6 points; tools/train_demo_model.sh)
+    instance_key_weight: float = 0.0
+    instance_key_layer: int = -1
+    # train each box block's y1, x2, y2 rows on the box its x1 row names when that is a later box of
+    # the answer (objective.follow_first_coordinate), so that a block out of order is still one box
+    # (run fo1: the rows did not learn to follow, and no mode moved beyond its interval)
+    follow_first: bool = False
     seed: int = 0  # data stream and initialisation
     image_size: tuple[int, int] = (128, 224)  # (min, max) image side of the generated samples
     # (min, max) image side of the `dense` family's samples (None: image_size, as for the others).

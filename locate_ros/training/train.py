@@ -294,7 +294,8 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
         ground = cfg.ground_weight if not cfg.ground_steps or step < cfg.ground_steps else 0.0
         loss, stats = joint_loss(model, batch, cfg.coord_sigma, ground_weight=ground, ground_layer=cfg.ground_layer,
                                  aid=aid, aid_weight=cfg.vision_aid_weight, mtp_weight=cfg.mtp_weight,
-                                 null_smoothing=cfg.null_smoothing)
+                                 null_smoothing=cfg.null_smoothing, instance_key_weight=cfg.instance_key_weight,
+                                 instance_key_layer=cfg.instance_key_layer, follow_first=cfg.follow_first)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(list(params), cfg.grad_clip)

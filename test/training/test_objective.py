@@ -254,3 +254,74 @@ def test_prefix_jitter_moves_only_answer_coordinates_read_as_inputs(processor):
     batches = [StepBatches(c, processor, 0, 1)[0] for c in (cfg, TrainConfig(**{**cfg.__dict__, "prefix_jitter": 4.0}))]
     assert torch.equal(batches[0].target_ids, batches[1].target_ids)
     assert not torch.equal(batches[0].ids, batches[1].ids)
+
+
+def test_the_instance_key_aid_asks_each_coordinate_row_of_a_box_block_for_its_x1(tiny_checkpoint, processor):
+    """instance_key_rows picks exactly the block rows that predict a coordinate of a box or point, each
+    with its item's first coordinate; joint_loss adds `weight` x the cross-entropy of that key, read off
+    the asked layer's output through the final norm and the tied head (by hand here)."""
+    from locate_ros.model import load_model
+    from locate_ros.training.objective import NoCache, instance_key_rows
+
+    model = load_model(tiny_checkpoint)
+    t = model.cfg.tokens
+    samples = [make_sample(3, 0, family="objects", size=(128, 160)), make_sample(2, 3, family="pointing", size=(128, 160)),
+               make_sample(3, 2, family="ocr", size=(128, 160))]
+    batch = pack([build_example(s, processor) for s in samples])
+    rows, keys = instance_key_rows(batch, t)
+    want_rows, want_keys, per_item = [], [], []
+    block_rows = batch.is_block_target.nonzero()[:, 0].tolist()
+    for i in range(0, len(block_rows), 6):
+        block = [int(batch.target_ids[r]) for r in block_rows[i:i + 6]]
+        if block[0] == t.box_start and t.is_coord(block[1]):
+            coords = [j for j in range(1, 6) if t.is_coord(block[j])]
+            want_rows += [block_rows[i + j] for j in coords]
+            want_keys += [block[1]] * len(coords)
+            per_item.append(len(coords))
+    assert rows.tolist() == want_rows and keys.tolist() == want_keys
+    assert {2, 4} <= set(per_item) and len(set(want_keys)) > 1  # boxes and points, at several places
+
+    with torch.no_grad():
+        plain, _ = joint_loss(model, batch)
+        aided, stats = joint_loss(model, batch, instance_key_weight=0.3, instance_key_layer=0)
+        feats = model.encode_images(batch.pixel_values, batch.grids)
+        _, outs = model.language_model.model(model.embed(batch.ids, feats), batch.positions, batch.mask, NoCache(),
+                                             return_layer_outputs=True, segments=Segments.of(batch.lengths))
+        lm = model.language_model
+        key_logits = lm.logits(lm.model.norm(outs[0][batch.target_rows[rows]]))
+        by_hand = torch.nn.functional.cross_entropy(key_logits, keys)
+    assert aided.item() == pytest.approx(plain.item() + 0.3 * by_hand.item(), rel=1e-5)
+    best = key_logits[:, t.coord_start:t.coord_end + 1].argmax(-1) + t.coord_start
+    assert stats["instance_key_err_bins"] == pytest.approx(float((best - keys).abs().float().mean()))
+
+
+def test_following_the_first_coordinate_retargets_a_block_onto_the_later_box_its_x1_row_names(tiny_checkpoint, processor):
+    """A box block whose x1 row names a later box of its group trains its y1, x2, y2 rows on that box;
+    a block whose x1 row names its own box, an earlier box or no box keeps its targets, and so does
+    every other row (x1 rows included)."""
+    from locate_ros.training.objective import follow_first_coordinate
+
+    t = processor.config.tokens
+    sample = next(s for s in (make_sample(4, i, family="objects", size=(128, 160)) for i in range(50))
+                  if max(len(g.boxes) for g in s.targets) >= 3)
+    batch = pack([build_example(sample, processor)])
+    rows = batch.is_block_target.nonzero()[:, 0]
+    blocks = batch.target_ids[rows].reshape(-1, 6)
+    boxes = [i for i, b in enumerate(blocks.tolist()) if b[0] == t.box_start and all(t.is_coord(v) for v in b[1:5])]
+    # a run of three boxes of one group, with x1s far enough apart to tell them apart
+    first = next(i for i in boxes if i + 1 in boxes and i + 2 in boxes
+                 and min(abs(int(blocks[i, 1] - blocks[j, 1])) for j in (i + 1, i + 2)) > 30
+                 and abs(int(blocks[i + 1, 1] - blocks[i + 2, 1])) > 30)
+    logits = torch.zeros(len(batch.target_ids), processor.config.tokens.coord_end + 10)
+    x1_rows = rows.reshape(-1, 6)[:, 1]
+    logits[x1_rows, blocks[:, 1]] = 5.0  # every x1 row names its own box ...
+    logits[x1_rows[first], blocks[first + 2, 1] + 3] = 9.0  # ... but this one the box after next (3 bins off)
+    logits[x1_rows[first + 2], blocks[first, 1]] = 9.0  # and this one an earlier box: not followed
+    out, followed, n_boxes = follow_first_coordinate(batch.target_ids, logits, batch, t)
+    assert followed == 1 and n_boxes == len(boxes)
+    changed = (out != batch.target_ids).nonzero()[:, 0].tolist()
+    block_rows = rows.reshape(-1, 6)
+    want = blocks.clone()
+    want[first, 2:5] = blocks[first + 2, 2:5]
+    assert out[block_rows].tolist() == want.tolist()
+    assert set(changed) <= set(block_rows[first, 2:5].tolist()) and changed

@@ -279,3 +279,24 @@ def test_training_only_the_new_layers_leaves_every_weight_the_checkpoint_had_as_
         train(tmp_path / "refused", TrainConfig(**{**CFG.__dict__, "steps": 1, "train_only_new_layers": True}),
               init=run, progress=False)
     assert not (tmp_path / "refused").exists()  # refused before anything is written
+
+
+def test_the_block_row_options_reach_the_loss_from_the_command_line(tmp_path):
+    """--instance-key-weight/--instance-key-layer and --follow-first are saved with the run and change
+    what is minimised: the same data and start give the same first step on the stream rows, which
+    neither option touches, and a different second step."""
+    from locate_ros.training.train import main
+
+    args = ["--size", "tiny", "--steps", "2", "--examples-per-step", "2", "--families", "objects",
+            "--image-size", "128", "144", "--tokenizer-samples", "60", "--log-every", "1"]
+    main(args + ["--out", str(tmp_path / "aided"), "--instance-key-weight", "0.5", "--instance-key-layer", "0",
+                 "--follow-first"])
+    main(args + ["--out", str(tmp_path / "plain")])
+    logs = {name: [json.loads(line) for line in open(tmp_path / name / "train_log.jsonl")] for name in ("aided", "plain")}
+    saved = json.loads((tmp_path / "aided" / "trainer_state.json").read_text())["train_config"]
+    assert saved["instance_key_weight"] == 0.5 and saved["instance_key_layer"] == 0 and saved["follow_first"] is True
+    assert len(logs["aided"]) == 2
+    assert all(d["instance_key_err_bins"] >= 0 and 0 <= d["followed_share"] <= 1 for d in logs["aided"])
+    assert not any("instance_key_err_bins" in d or "followed_share" in d for d in logs["plain"])
+    assert logs["aided"][0]["ntp_loss"] == logs["plain"][0]["ntp_loss"]
+    assert logs["aided"][1]["ntp_loss"] != logs["plain"][1]["ntp_loss"]
