@@ -12,12 +12,13 @@ TOOL = Path(__file__).resolve().parents[1] / "tools" / "fast_gap.py"
 
 def test_fast_gap_counts_every_answered_box_once():
     out = subprocess.run([sys.executable, str(TOOL), str(BUNDLED_MODEL), "--images", "4", "--modes", "slow", "fast",
-                          "--teacher-forced"],
+                          "--teacher-forced", "--lens"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     assert [r["mode"] for r in rows] == ["teacher_forced", "slow", "fast"]
     forced = rows.pop(0)
+    layers = json.loads((Path(BUNDLED_MODEL) / "config.json").read_text())["text_config"]["num_hidden_layers"]
     assert forced["boxes"] == rows[0]["truth"]  # every asked box of the scenes, once
     assert forced["stream_iou50"] >= 0.5  # on the true prefix the bundled model boxes most of them
     for kind in ("stream", "block"):
@@ -25,6 +26,9 @@ def test_fast_gap_counts_every_answered_box_once():
     assert 0 <= forced["other_instance"] <= 3 * forced["boxes"]
     assert 0 <= forced["x1_missed_one_box"] <= forced["x1_missed"] <= forced["boxes"]
     assert round(forced["x1_missed"] / forced["boxes"], 3) == forced["block_gross"][0]
+    for kind in ("stream", "block"):  # one row per decoder layer; read through the head, the last is the model's own
+        assert len(forced["lens"][kind]) == layers and forced["lens"][kind][-1] == forced[f"{kind}_gross"]
+    assert forced["lens"]["block"][0] != forced["block_gross"]  # the first layer has not decided yet
     assert forced["end_blocks"] == 4 and 0 <= forced["end_as_box"] <= 4  # one answer per scene, one end each
     for r in rows:
         assert r["truth"] > 0 and 0 < r["found"] <= r["truth"], r  # the bundled model finds some of them

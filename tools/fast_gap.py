@@ -21,7 +21,10 @@ boxes whose x1 is more than 50 bins off, and `x1_missed_one_box` = those whose f
 all within 12 bins of one box of the answer (the block took another instance whole, as slow mode
 does when it takes them out of order, instead of mixing two); `end_as_box` =
 blocks whose target ends the answer (`<|im_end|>` + `<null>`s) that Fast mode's decision (the
-reference's rule) turns into a box instead, of `end_blocks`.
+reference's rule) turns into a box instead, of `end_blocks`. With --lens also `lens`: per decoder
+layer, the share of coordinates more than 50 bins off when that layer's output is read through the
+final norm and the head (a logit lens), x1 y1 x2 y2, for stream and block rows: at which depth each
+kind of row decides (the last layer's are `stream_gross` and `block_gross`).
 """
 import argparse
 import json
@@ -35,13 +38,37 @@ from locate_ros.decoding.sampling import sample_tokens
 from locate_ros.evaluation.metrics import box_iou
 from locate_ros.evaluation.run import EVAL_SEED
 from locate_ros.locator import Locator
-from locate_ros.training.objective import build_example, pack, target_logits
+from locate_ros.model.segments import Segments
+from locate_ros.training.objective import NoCache, build_example, pack, target_logits
 
 GROSS_BINS = 50  # a coordinate this far off is on another object, not a loose edge
 SAME_BINS = 12  # ... and one this close to another box's coordinate is that box's
 
 
-def teacher_forced(loc: Locator, samples) -> dict:
+def lens(loc: Locator, samples) -> dict:
+    """Per decoder layer, stream and block rows' shares of coordinates > GROSS_BINS off the truth."""
+    t, model = loc.tokens, loc.model
+    errors = {"stream": [], "block": []}  # per kind, per scene, [layers, boxes, 4]
+    for s in samples:
+        ex = build_example(s, loc.processor)
+        batch = pack([ex])
+        with torch.no_grad():
+            feats = model.encode_images(batch.pixel_values, batch.grids)
+            _, outs = model.language_model.model(model.embed(batch.ids, feats), batch.positions, batch.mask, NoCache(),
+                                                 return_layer_outputs=True, segments=Segments.of(batch.lengths))
+            lm = model.language_model
+            best = torch.stack([lm.logits(lm.model.norm(h[batch.target_rows]))[:, t.coord_start:t.coord_end + 1].argmax(-1)
+                                for h in outs]).numpy()
+        target = np.array(ex.target_ids) - t.coord_start
+        is_coord = (target >= 0) & (target < t.num_coords)
+        is_block = np.array(ex.is_block_target)
+        truth = target[is_coord & ~is_block].reshape(-1, 4)
+        for kind, rows in (("stream", ~is_block), ("block", is_block)):
+            errors[kind].append(np.abs(best[:, is_coord & rows].reshape(len(outs), -1, 4) - truth))
+    return {kind: np.round((np.concatenate(e, axis=1) > GROSS_BINS).mean(1), 3).tolist() for kind, e in errors.items()}
+
+
+def teacher_forced(loc: Locator, samples, with_lens: bool = False) -> dict:
     """Stream rows against block rows on the true answer (see the module docstring)."""
     t = loc.tokens
     picked = {"stream": [], "block": []}  # per scene, [boxes, 4] argmax coordinates of each kind of row
@@ -81,6 +108,8 @@ def teacher_forced(loc: Locator, samples) -> dict:
         out[f"{kind}_gross"] = np.round((np.abs(pred - truth) > GROSS_BINS).mean(0), 3).tolist()
     out.update(other_instance=other, x1_missed=x1_missed, x1_missed_one_box=x1_missed_one_box, end_blocks=end_blocks,
                end_as_box=end_as_box)
+    if with_lens:
+        out["lens"] = lens(loc, samples)
     return out
 
 
@@ -90,11 +119,12 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=40)
     ap.add_argument("--modes", nargs="*", default=["slow", "fast", "hybrid"], choices=["slow", "fast", "hybrid"])
     ap.add_argument("--teacher-forced", action="store_true", help="first compare block and stream rows on the true answer")
+    ap.add_argument("--lens", action="store_true", help="with --teacher-forced: the same per decoder layer (logit lens)")
     args = ap.parse_args()
     loc = Locator.from_pretrained(args.model)
     samples = [make_sample(EVAL_SEED + 7, i, size=(144, 256), families=["objects"]) for i in range(args.images)]
     if args.teacher_forced:
-        print(json.dumps(teacher_forced(loc, samples)))
+        print(json.dumps(teacher_forced(loc, samples, args.lens)))
     for mode in args.modes:
         n = dict(boxes=0, truth=0, found=0, duplicates=0, mixed=0, far=0)
         for s in samples:

@@ -313,8 +313,8 @@ def joint_loss(model, batch: Batch, coord_sigma: float = 0.0, blind: bool = Fals
     `instance_key_layer` (-1: the middle one), read through the final norm and the tied head, is
     trained to name the box's x1 on every coordinate row of a box block (`instance_key_rows`). Why:
     on the true prefix the bundled model's block rows for y1, x2 and y2 miss by more than 50 bins
-    1.2-1.6x as often as its block row for x1 (`tools/fast_gap.py --teacher-forced`), and the logit
-    lens shows every block row deciding by layer 4 of 6 with nothing gained after: each row picks the
+    1.2-1.6x as often as its block row for x1 (`tools/fast_gap.py --teacher-forced`), and a logit
+    lens (`--lens`) shows every block row deciding by layer 4 of 6 with nothing gained after: each row picks the
     next instance on its own. Asking all of them for the same key (the instance's x1, which orders
     the answer) at a middle layer asks them to agree on the instance first and read its other edges
     after, as the stream rows do once x1 is written. stats["instance_key_err_bins"]: how far the
