@@ -45,6 +45,15 @@ GROSS_BINS = 50  # a coordinate this far off is on another object, not a loose e
 SAME_BINS = 12  # ... and one this close to another box's coordinate is that box's
 
 
+def coordinate_rows(ex, t) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per target row of `ex`: which row kind (stream / block) predicts each coordinate, and the true
+    boxes [boxes, 4] in bins (`objects` answers hold boxes only, no points)."""
+    target = np.array(ex.target_ids) - t.coord_start
+    is_coord = (target >= 0) & (target < t.num_coords)
+    is_block = np.array(ex.is_block_target)
+    return is_coord & ~is_block, is_coord & is_block, target[is_coord & ~is_block].reshape(-1, 4)
+
+
 def lens(loc: Locator, samples) -> dict:
     """Per decoder layer, stream and block rows' shares of coordinates > GROSS_BINS off the truth."""
     t, model = loc.tokens, loc.model
@@ -59,12 +68,9 @@ def lens(loc: Locator, samples) -> dict:
             lm = model.language_model
             best = torch.stack([lm.logits(lm.model.norm(h[batch.target_rows]))[:, t.coord_start:t.coord_end + 1].argmax(-1)
                                 for h in outs]).numpy()
-        target = np.array(ex.target_ids) - t.coord_start
-        is_coord = (target >= 0) & (target < t.num_coords)
-        is_block = np.array(ex.is_block_target)
-        truth = target[is_coord & ~is_block].reshape(-1, 4)
-        for kind, rows in (("stream", ~is_block), ("block", is_block)):
-            errors[kind].append(np.abs(best[:, is_coord & rows].reshape(len(outs), -1, 4) - truth))
+        stream, block, truth = coordinate_rows(ex, t)
+        for kind, rows in (("stream", stream), ("block", block)):
+            errors[kind].append(np.abs(best[:, rows].reshape(len(outs), -1, 4) - truth))
     return {kind: np.round((np.concatenate(e, axis=1) > GROSS_BINS).mean(1), 3).tolist() for kind, e in errors.items()}
 
 
@@ -83,12 +89,10 @@ def teacher_forced(loc: Locator, samples, with_lens: bool = False) -> dict:
                 end_blocks += 1
                 end_as_box += mtp_decision(window, "fast", t).type == "coord_box"
         best = full[:, t.coord_start:t.coord_end + 1].argmax(-1).numpy()
-        target = np.array(ex.target_ids) - t.coord_start
-        is_coord = (target >= 0) & (target < t.num_coords)
-        is_block = np.array(ex.is_block_target)
-        boxes = target[is_coord & ~is_block].reshape(-1, 4).astype(float)  # boxes only: `objects` has no points
-        for kind, rows in (("stream", ~is_block), ("block", is_block)):
-            picked[kind].append(best[is_coord & rows].reshape(-1, 4).astype(float))
+        stream, block, boxes = coordinate_rows(ex, t)
+        boxes = boxes.astype(float)
+        for kind, rows in (("stream", stream), ("block", block)):
+            picked[kind].append(best[rows].reshape(-1, 4).astype(float))
         block = picked["block"][-1]
         for k in range(len(boxes)):
             if abs(block[k, 0] - boxes[k, 0]) > GROSS_BINS:
