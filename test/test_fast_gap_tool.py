@@ -26,6 +26,12 @@ def test_fast_gap_counts_every_answered_box_once():
     assert 0 <= forced["other_instance"] <= 3 * forced["boxes"]
     assert 0 <= forced["x1_missed_one_box"] <= forced["x1_missed"] <= forced["boxes"]
     assert round(forced["x1_missed"] / forced["boxes"], 3) == forced["block_gross"][0]
+    kinds = [forced["colour_rival"], forced["other"]]  # every box in one kind, and the misses are the gross ones
+    assert sum(k["boxes"] for k in kinds) == forced["boxes"]
+    assert round(sum(k["stream_x1_missed"] for k in kinds) / forced["boxes"], 3) == forced["stream_gross"][0]
+    assert forced["x1_missed"] <= sum(k["block_missed"] for k in kinds) <= forced["boxes"]
+    assert all(0 <= k["stream_x1_missed"] <= k["boxes"] and 0 <= k["block_missed"] <= k["boxes"] for k in kinds)
+    assert 0 <= forced["colour_rival"]["x1_on_other_colour"] <= forced["colour_rival"]["stream_x1_missed"]
     for kind in ("stream", "block"):  # one row per decoder layer; read through the head, the last is the model's own
         assert len(forced["lens"][kind]) == layers and forced["lens"][kind][-1] == forced[f"{kind}_gross"]
     assert forced["lens"]["block"][0] != forced["block_gross"]  # the first layer has not decided yet

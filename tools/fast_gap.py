@@ -19,7 +19,12 @@ block coordinates more than 50 bins off that are within 12 bins of the same coor
 box in the answer (the block rows did not agree on which instance comes next); `x1_missed` = block
 boxes whose x1 is more than 50 bins off, and `x1_missed_one_box` = those whose four coordinates are
 all within 12 bins of one box of the answer (the block took another instance whole, as slow mode
-does when it takes them out of order, instead of mixing two); `end_as_box` =
+does when it takes them out of order, instead of mixing two); `colour_rival` = the same per kind of
+box: `boxes`, stream rows' x1 more than 50 bins off (`stream_x1_missed`) and block rows with any
+coordinate that far off (`block_missed`), for the boxes that only their colour tells from the instance
+taken next (`locate_ros.data.families.colour_rivals`; `x1_on_other_colour`: missed x1s within 12 bins
+of the x1 of the shape in another colour) and for the rest (`other`);
+`end_as_box` =
 blocks whose target ends the answer (`<|im_end|>` + `<null>`s) that Fast mode's decision (the
 reference's rule) turns into a box instead, of `end_blocks`. With --lens also `lens`: per decoder
 layer, the share of coordinates more than 50 bins off when that layer's output is read through the
@@ -32,7 +37,8 @@ import json
 import numpy as np
 import torch
 
-from locate_ros.data.families import make_sample
+from locate_ros.data.families import colour_rivals, make_sample
+from locate_ros.data.serialize import quantize
 from locate_ros.decoding.hybrid import mtp_decision
 from locate_ros.decoding.sampling import sample_tokens
 from locate_ros.evaluation.metrics import box_iou
@@ -79,6 +85,8 @@ def teacher_forced(loc: Locator, samples, with_lens: bool = False) -> dict:
     t = loc.tokens
     picked = {"stream": [], "block": []}  # per scene, [boxes, 4] argmax coordinates of each kind of row
     truth, other, end_blocks, end_as_box, x1_missed, x1_missed_one_box = [], 0, 0, 0, 0, 0
+    by_kind = {kind: dict(boxes=0, stream_x1_missed=0, block_missed=0) for kind in ("colour_rival", "other")}
+    by_kind["colour_rival"]["x1_on_other_colour"] = 0
     for s in samples:
         ex = build_example(s, loc.processor)
         with torch.no_grad():
@@ -102,6 +110,18 @@ def teacher_forced(loc: Locator, samples, with_lens: bool = False) -> dict:
             for j in range(1, 4):
                 if abs(block[k, j] - boxes[k, j]) > GROSS_BINS and len(others):
                     other += int(np.abs(others[:, j] - block[k, j]).min() <= SAME_BINS)
+        stream_picked = picked["stream"][-1]
+        labels = [target.label for target in s.targets for _ in target.boxes]
+        for k, rival in enumerate(colour_rivals(s)):
+            n = by_kind["colour_rival" if rival else "other"]
+            n["boxes"] += 1
+            missed = abs(stream_picked[k, 0] - boxes[k, 0]) > GROSS_BINS
+            n["stream_x1_missed"] += int(missed)
+            n["block_missed"] += int((np.abs(block[k] - boxes[k]) > GROSS_BINS).any())
+            if rival and missed:  # on the other colour's instance of the shape?
+                colour, shape = labels[k].split()
+                x1s = [quantize(o.box[0], s.size[0]) for o in s.objects if o.shape == shape and o.color != colour]
+                n["x1_on_other_colour"] += int(min(abs(stream_picked[k, 0] - x) for x in x1s) <= SAME_BINS)
         truth.append(boxes)
     truth = np.concatenate(truth)
     out = {"mode": "teacher_forced", "boxes": len(truth)}
@@ -110,8 +130,8 @@ def teacher_forced(loc: Locator, samples, with_lens: bool = False) -> dict:
         iou = np.array([box_iou(p[None], g[None])[0, 0] for p, g in zip(pred, truth)])
         out[f"{kind}_iou50"] = round(float((iou >= 0.5).mean()), 3)
         out[f"{kind}_gross"] = np.round((np.abs(pred - truth) > GROSS_BINS).mean(0), 3).tolist()
-    out.update(other_instance=other, x1_missed=x1_missed, x1_missed_one_box=x1_missed_one_box, end_blocks=end_blocks,
-               end_as_box=end_as_box)
+    out.update(other_instance=other, x1_missed=x1_missed, x1_missed_one_box=x1_missed_one_box, **by_kind,
+               end_blocks=end_blocks, end_as_box=end_as_box)
     if with_lens:
         out["lens"] = lens(loc, samples)
     return out

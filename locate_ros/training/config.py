@@ -70,6 +70,12 @@ class TrainConfig:
     # the answer (objective.follow_first_coordinate), so that a block out of order is still one box
     # (run fo1: the rows did not learn to follow, and no mode moved beyond its interval)
     follow_first: bool = False
+    # each row that picks the instance of a box only its colour tells from the one taken next counts this
+    # many times in the loss (objective.joint_loss; data.families.colour_rivals): 1 = the paper's mean
+    colour_rival_weight: float = 1.0
+    # ... the rows of every colour + shape box whose shape is there in another colour, wherever it lies
+    # (run cw1, with the other colour in between only, learned a shortcut: see tools/train_demo_model.sh)
+    colour_rival_anywhere: bool = False
     seed: int = 0  # data stream and initialisation
     image_size: tuple[int, int] = (128, 224)  # (min, max) image side of the generated samples
     # (min, max) image side of the `dense` family's samples (None: image_size, as for the others).

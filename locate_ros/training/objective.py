@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.families import Sample
+from ..data.families import Sample, colour_rivals
 from ..data.scenes import COLORS, SHAPES
 from ..data.serialize import answer_items, serialize_answer
 from ..model.config import TokenIds
@@ -53,6 +53,11 @@ class Example:
     cell_shape: list[int]  # per merged image token: index in SHAPES, len(SHAPES) = background, or IGNORE
     cell_color: list[int]  # ... index in COLORS, len(COLORS) = background, or IGNORE
     cell_xy: list[tuple[float, float]]  # ... its centre, as a fraction of the image's width and height
+    # per target row, and per grounding row: whether it picks the instance of a box that only its colour
+    # tells from the one taken next (data.families.colour_rivals): the x1 stream row and every
+    # coordinate block row of such a box (the rows after x1 in the stream read the instance off x1)
+    colour_rival: list[bool]
+    ground_colour_rival: list[bool]
 
 
 IGNORE = -100  # F.cross_entropy's ignore_index: tokens of images that are not shape scenes
@@ -104,12 +109,15 @@ def image_cells(item, grid: tuple[int, int], coordinate: int) -> list[int]:
     return [r * gw + c for r in rows for c in cols]
 
 
-def build_example(sample: Sample, processor: Processor, block: int = 6, prefix_jitter: float = 0.0) -> Example:
+def build_example(sample: Sample, processor: Processor, block: int = 6, prefix_jitter: float = 0.0,
+                  rivals_anywhere: bool = False) -> Example:
     """`prefix_jitter` > 0: each coordinate token of the answer, as an input the later rows read (not
     as a target), moves by a Gaussian of that many bins, drawn from (sample.seed, sample.index).
     Why: Fast mode writes whole boxes and the next block reads them back slightly off, while
     teacher forcing only ever shows it the true ones (run v12: block boxes at IoU >= 0.5 on 85% of
-    the true prefixes, 75% recall free-running; `tools/fast_gap.py`)."""
+    the true prefixes, 75% recall free-running; `tools/fast_gap.py`).
+    `rivals_anywhere`: `Example.colour_rival` marks the boxes of data.families.colour_rivals(sample,
+    anywhere=True) instead of those with the other colour in between."""
     tokens: TokenIds = processor.config.tokens
     pre = processor.preprocess(sample.image)
     prompt = processor.encode_prompt(build_question(sample.task, sample.query), pre.num_image_tokens)
@@ -134,6 +142,8 @@ def build_example(sample: Sample, processor: Processor, block: int = 6, prefix_j
     merge = processor.merge_size
     merged_grid = (pre.grid_hw[0] // merge, pre.grid_hw[1] // merge)
     ground_rows, ground_keys = [], []
+    rival = iter(colour_rivals(sample, anywhere=rivals_anywhere))
+    colour_rival, ground_colour_rival = [False] * len(target_rows), []
     for start, targets in answer.blocks:
         g = P + start  # stream index of the block's first target token
         row = len(ids)
@@ -143,14 +153,20 @@ def build_example(sample: Sample, processor: Processor, block: int = 6, prefix_j
         target_rows += range(row, row + block)
         target_ids += targets
         is_block += [True] * block
+        colour_rival += [False] * block
         if targets[0] == tokens.box_start and tokens.coord_start <= targets[1] <= tokens.coord_end:
             item = next(located)
+            hard = next(rival)
             for j in range(1, 1 + len(item[1])):  # stream row g+j-1 and block row `row`+j predict coordinate j
                 keys = [image_rows[c] for c in image_cells(item, merged_grid, j - 1)]
                 ground_rows += [g + j - 1, row + j]
                 ground_keys += [keys, keys]
+                ground_colour_rival += [hard and j == 1, hard]
+                colour_rival[len(target_rows) - block + j] = hard
+            colour_rival[g - P + 1] = hard  # stream row g (it reads `<box>`) predicts x1; target index row - (P - 1)
     return Example(pre.pixel_values, pre.grid_hw, ids, positions, T, block_rows, target_rows, target_ids, is_block,
-                   ground_rows, ground_keys, *cell_attributes(sample, merged_grid))
+                   ground_rows, ground_keys, *cell_attributes(sample, merged_grid), colour_rival=colour_rival,
+                   ground_colour_rival=ground_colour_rival)
 
 
 @dataclass
@@ -170,6 +186,8 @@ class Batch:
     cell_color: torch.Tensor
     cell_xy: torch.Tensor  # [image tokens, 2]
     lengths: list[int]  # rows of each packed example, in order (attention runs per example: Segments)
+    colour_rival: torch.Tensor  # [target rows] bool, as Example
+    ground_colour_rival: torch.Tensor  # [R] bool
 
 
 def pack(examples: list[Example], block: int = 6) -> Batch:
@@ -204,7 +222,9 @@ def pack(examples: list[Example], block: int = 6) -> Batch:
                  torch.tensor([v for e in examples for v in e.cell_shape], dtype=torch.long),
                  torch.tensor([v for e in examples for v in e.cell_color], dtype=torch.long),
                  torch.tensor([v for e in examples for v in e.cell_xy], dtype=torch.float32).reshape(-1, 2),
-                 [len(e.ids) for e in examples])
+                 [len(e.ids) for e in examples],
+                 torch.tensor([v for e in examples for v in e.colour_rival], dtype=torch.bool),
+                 torch.tensor([v for e in examples for v in e.ground_colour_rival], dtype=torch.bool))
 
 
 class NoCache:
@@ -294,7 +314,8 @@ def follow_first_coordinate(targets: torch.Tensor, logits: torch.Tensor, batch: 
 def joint_loss(model, batch: Batch, coord_sigma: float = 0.0, blind: bool = False, ground_weight: float = 0.0,
                ground_layer: int = -1, aid: "VisionAid | None" = None, aid_weight: float = 0.0,
                mtp_weight: float = 1.0, null_smoothing: float = 0.0, instance_key_weight: float = 0.0,
-               instance_key_layer: int = -1, follow_first: bool = False) -> tuple[torch.Tensor, dict]:
+               instance_key_layer: int = -1, follow_first: bool = False,
+               colour_rival_weight: float = 1.0) -> tuple[torch.Tensor, dict]:
     """Mean cross-entropy over the answer's next tokens and the blocks' targets, with per-kind stats.
 
     mtp_weight weighs each block row against a stream row (1: the plain mean over all rows).
@@ -323,6 +344,11 @@ def joint_loss(model, batch: Batch, coord_sigma: float = 0.0, blind: bool = Fals
     follow_first=True trains each box block's y1, x2 and y2 rows on the box its x1 row names
     (`follow_first_coordinate`); stats["followed_share"] is the share of box blocks changed. The
     logged accuracies and coordinate errors stay against the true targets.
+
+    colour_rival_weight W != 1 counts each row that picks the instance of a box only its colour tells
+    from the one taken next (`Batch.colour_rival`: see data.families.colour_rivals) W times, in the
+    cross-entropy's mean and in the grounding aid's. stats["colour_rival_err_bins"]: how far those
+    rows' best coordinate is from the target, in bins (logged whenever the batch has such rows).
     """
     dev = model.device
     layers = model.language_model.model.layers
@@ -358,12 +384,18 @@ def joint_loss(model, batch: Batch, coord_sigma: float = 0.0, blind: bool = Fals
         smoothed = -(1 - null_smoothing) * logp[:, tokens.null] - null_smoothing * logp[:, runners_up].mean(-1)
         per_row = per_row.index_put((is_null.nonzero()[:, 0],), smoothed)
     is_block = batch.is_block_target.to(dev)
-    if mtp_weight == 1.0:  # the paper's objective, and bit for bit the loss of the runs made before the option
-        loss = lm_loss = per_row.mean()
+    rival = batch.colour_rival.to(dev)
+    if mtp_weight == 1.0 and (colour_rival_weight == 1.0 or not rival.any()):
+        loss = lm_loss = per_row.mean()  # the paper's objective, and bit for bit the runs' before the options
     else:
-        weights = torch.where(is_block, mtp_weight, 1.0)
+        weights = torch.where(is_block, mtp_weight, 1.0) * torch.where(rival, colour_rival_weight, 1.0)
         loss = lm_loss = (per_row * weights).sum() / weights.sum()
-    ground = grounding_loss(seen, batch) if len(batch.ground_rows) else None
+    ground = None
+    if len(batch.ground_rows):
+        ground_weights = None
+        if colour_rival_weight != 1.0:
+            ground_weights = torch.where(batch.ground_colour_rival.to(dev), colour_rival_weight, 1.0)
+        ground = grounding_loss(seen, batch, ground_weights)
     if ground is not None and ground_weight > 0:
         loss = loss + ground_weight * ground
     key_stats = {}
@@ -391,6 +423,9 @@ def joint_loss(model, batch: Batch, coord_sigma: float = 0.0, blind: bool = Fals
         if is_coord.any():  # localisation, which the loss hides: how far the best coordinate bin is off
             best = logits[is_coord, tokens.coord_start:tokens.coord_end + 1].argmax(-1)
             stats["coord_err_bins"] = float((best - (targets[is_coord] - tokens.coord_start)).abs().float().mean())
+            if rival.any():
+                off = (logits[rival, tokens.coord_start:tokens.coord_end + 1].argmax(-1) + tokens.coord_start - targets[rival])
+                stats["colour_rival_err_bins"] = float(off.abs().float().mean())
         if is_null.any():  # what Fast mode's box decision reads on the rows that must not be a box
             top4 = logits[is_null].topk(4, dim=-1).indices
             stats["null_coord_top4"] = float(((top4 >= tokens.coord_start) & (top4 <= tokens.coord_end)).any(-1).float().mean())
@@ -448,9 +483,10 @@ class VisionAid(nn.Module):
         return torch.stack(losses).sum(), stats
 
 
-def grounding_loss(seen: dict, batch: Batch) -> torch.Tensor:
+def grounding_loss(seen: dict, batch: Batch, weights: torch.Tensor | None = None) -> torch.Tensor:
     """-log of the attention mass that head 0 of the hooked layer puts on the image tokens along the
-    edge (or at the point) whose coordinate each grounding row predicts (mean over rows).
+    edge (or at the point) whose coordinate each grounding row predicts (mean over rows; with
+    `weights` [R], their weighted mean).
 
     A training aid for models trained from scratch: without it, attention over the image stayed
     uniform and the decoder learned to ignore the picture (tools/train_demo_model.sh). Attention
@@ -471,7 +507,9 @@ def grounding_loss(seen: dict, batch: Batch) -> torch.Tensor:
     scores = scores.masked_fill(~visible, float("-inf"))
     logp = torch.log_softmax(scores.float(), dim=-1)
     on_target = torch.logsumexp(logp.masked_fill(~batch.ground_keys.to(dev), float("-inf")), dim=-1)
-    return -on_target.mean()
+    if weights is None:
+        return -on_target.mean()
+    return -(on_target * weights).sum() / weights.sum()
 
 
 def _soft_targets(targets: torch.Tensor, vocab: int, tokens: TokenIds, sigma: float) -> torch.Tensor:

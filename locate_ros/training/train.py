@@ -102,7 +102,8 @@ class StepBatches(torch.utils.data.Dataset):
         return max(self.end - self.start, 0)
 
     def __getitem__(self, i: int):
-        return pack([build_example(s, self.processor, prefix_jitter=self.cfg.prefix_jitter)
+        return pack([build_example(s, self.processor, prefix_jitter=self.cfg.prefix_jitter,
+                                   rivals_anywhere=self.cfg.colour_rival_anywhere)
                      for s in batch_samples(self.cfg, self.start + i)])
 
 
@@ -295,7 +296,8 @@ def train(out: Path, cfg: TrainConfig, size: ModelSize = ModelSize(), init: Opti
         loss, stats = joint_loss(model, batch, cfg.coord_sigma, ground_weight=ground, ground_layer=cfg.ground_layer,
                                  aid=aid, aid_weight=cfg.vision_aid_weight, mtp_weight=cfg.mtp_weight,
                                  null_smoothing=cfg.null_smoothing, instance_key_weight=cfg.instance_key_weight,
-                                 instance_key_layer=cfg.instance_key_layer, follow_first=cfg.follow_first)
+                                 instance_key_layer=cfg.instance_key_layer, follow_first=cfg.follow_first,
+                                 colour_rival_weight=cfg.colour_rival_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(list(params), cfg.grad_clip)

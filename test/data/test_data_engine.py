@@ -20,7 +20,7 @@ from locate_ros.data import (
     quantize,
     serialize_answer,
 )
-from locate_ros.data.families import NEGATIVE_SHARE, family_of
+from locate_ros.data.families import NEGATIVE_SHARE, Instance, colour_rivals, family_of
 from locate_ros.decoding.parse import parse_detections, parse_eval_prediction
 from locate_ros.model.config import LocateAnythingConfig
 from locate_ros.processing import TASKS, build_question
@@ -115,6 +115,45 @@ def test_the_curriculum_family_asks_for_one_large_shape_that_is_there_and_is_nev
         assert min(box[2] - box[0], box[3] - box[1]) >= 0.15 * min(s.size)
         assert_same(s, make_sample(7, i, "single", size=(128, 160)))
     assert "single" not in {make_sample(7, i).family for i in range(200)}
+
+
+def test_the_same_shape_family_asks_for_what_only_its_colour_tells_apart():
+    rivals_asked = 0
+    for i in range(40):
+        s = make_sample(7, i, "same_shape", size=(144, 256), negative_share=0)
+        assert s.targets and all(t.boxes for t in s.targets)  # negative_share 0: only what is there
+        for t in s.targets:
+            colour, shape = t.label.split()  # always colour + shape
+            assert sorted(o.box for o in s.objects if o.category == t.label) == sorted(t.boxes)
+            rivals_asked += any(o.shape == shape and o.color != colour for o in s.objects)
+        assert len({o.shape for o in s.objects}) <= 2
+        assert_same(s, make_sample(7, i, "same_shape", size=(144, 256), negative_share=0))
+    n = sum(len(make_sample(7, i, "same_shape", size=(144, 256), negative_share=0).targets) for i in range(40))
+    assert rivals_asked >= 0.8 * n  # a scene that came out in one colour (~1 in 10) asks for what is there
+    assert "same_shape" not in {make_sample(7, i).family for i in range(200)}
+
+
+def test_colour_rivals_marks_the_boxes_whose_shape_in_another_colour_would_come_next():
+    def inst(shape, colour, x1):
+        return Instance(shape, colour, (x1, 10.0, x1 + 20.0, 30.0))
+
+    red = [inst("circle", "red", x) for x in (10.0, 100.0, 150.0)]
+    blue = [inst("circle", "blue", x) for x in (5.0, 50.0, 180.0)]
+    square = inst("square", "blue", 60.0)
+
+    def scene(*targets):
+        return Sample(np.zeros((40, 200, 3), np.uint8), "objects", "detect", [t.label for t in targets], list(targets),
+                      0, 0, (*red, *blue, square))
+
+    reds = Target("red circle", boxes=tuple(o.box for o in red))
+    # a blue circle before the first red one (x 5 < 10); one between the first and the second (50); none
+    # between the second and the third (blue at 180 is after)
+    assert colour_rivals(scene(reds)) == [True, True, False]
+    assert colour_rivals(scene(reds), anywhere=True) == [True, True, True]  # blue circles are there
+    squares = Target("blue square", boxes=(square.box,))  # no other square
+    circles = Target("circle", boxes=tuple(sorted(o.box for o in red + blue)))  # by shape alone: colour never decides
+    assert colour_rivals(scene(squares, circles)) == colour_rivals(scene(squares, circles), anywhere=True) == [False] * 7
+    assert colour_rivals(scene(Target("red circle"))) == []  # a negative has no box
 
 
 def test_dense_scenes_are_crowded_without_overlap():

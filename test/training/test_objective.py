@@ -325,3 +325,54 @@ def test_following_the_first_coordinate_retargets_a_block_onto_the_later_box_its
     want[first, 2:5] = blocks[first + 2, 2:5]
     assert out[block_rows].tolist() == want.tolist()
     assert set(changed) <= set(block_rows[first, 2:5].tolist()) and changed
+
+
+def test_colour_rival_rows_are_the_rows_that_pick_those_boxes_and_weigh_w_times(tiny_checkpoint, processor):
+    """The x1 stream row and the four coordinate block rows of each box that only its colour tells from
+    the instance taken next (data.families.colour_rivals) are marked, as target rows and as grounding
+    rows; colour_rival_weight W counts them W times in the cross-entropy's mean."""
+    import torch.nn.functional as F
+
+    from locate_ros.data import quantize
+    from locate_ros.data.families import colour_rivals
+    from locate_ros.model import load_model
+
+    t = processor.config.tokens
+    sample = next(s for s in (make_sample(7, i, "same_shape", size=(128, 160), negative_share=0) for i in range(40))
+                  if any(colour_rivals(s)) and not all(colour_rivals(s)))
+    flags = colour_rivals(sample)
+    boxes = [[quantize(v, sample.size[i % 2]) for i, v in enumerate(b)] for target in sample.targets for b in target.boxes]
+    ex = build_example(sample, processor)
+    targets, marked = np.array(ex.target_ids) - t.coord_start, np.array(ex.colour_rival)
+    is_block = np.array(ex.is_block_target)
+    want = [b for b, hard in zip(boxes, flags) if hard]
+    assert targets[marked & ~is_block].tolist() == [b[0] for b in want]  # x1 alone in the stream ...
+    assert targets[marked & is_block].reshape(-1, 4).tolist() == want  # ... all four in the blocks
+    prev = np.flatnonzero(marked & ~is_block) - 1
+    assert (targets[prev] == t.box_start - t.coord_start).all()  # each right after its `<box>`
+    rows = np.array(ex.target_rows)
+    assert sorted(np.array(ex.ground_rows)[np.array(ex.ground_colour_rival)]) == sorted(rows[marked])
+    anywhere = np.array(build_example(sample, processor, rivals_anywhere=True).colour_rival)
+    wider = [b[0] for b, hard in zip(boxes, colour_rivals(sample, anywhere=True)) if hard]
+    assert targets[anywhere & ~is_block].tolist() == wider and (anywhere | ~marked).all()
+
+    model = load_model(tiny_checkpoint)
+    batch = pack([ex, build_example(make_sample(1, 0, "objects", size=(128, 160)), processor)])
+    _, logits = training_logits(model, [ex, build_example(make_sample(1, 0, "objects", size=(128, 160)), processor)])
+    per_row = F.cross_entropy(logits[batch.target_rows], batch.target_ids, reduction="none")
+    weights = torch.where(batch.colour_rival, 3.0, 1.0)
+    with torch.no_grad():
+        plain, stats = joint_loss(model, batch)
+        weighted, _ = joint_loss(model, batch, colour_rival_weight=3.0)
+        grounded = [joint_loss(model, batch, ground_weight=1.0, colour_rival_weight=w) for w in (1.0, 3.0)]
+    assert plain.item() == pytest.approx(per_row.mean().item(), rel=1e-5)
+    assert weighted.item() == pytest.approx(((per_row * weights).sum() / weights.sum()).item(), rel=1e-5)
+    assert weighted.item() != pytest.approx(plain.item(), rel=1e-4)
+    coords = logits[batch.target_rows][batch.colour_rival, t.coord_start:t.coord_end + 1].argmax(-1)
+    err = (coords + t.coord_start - batch.target_ids[batch.colour_rival]).abs().float().mean()
+    assert stats["colour_rival_err_bins"] == pytest.approx(err.item())
+    # the grounding aid is weighted the same way: its mass (on those rows and the rest) moves with W
+    (loss1, stats1), (loss3, stats3) = grounded
+    assert loss1.item() - plain.item() == pytest.approx(-np.log(stats1["ground_mass"]), rel=1e-4)
+    assert loss3.item() - weighted.item() == pytest.approx(-np.log(stats3["ground_mass"]), rel=1e-4)
+    assert stats3["ground_mass"] != pytest.approx(stats1["ground_mass"], rel=1e-4)

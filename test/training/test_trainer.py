@@ -300,3 +300,23 @@ def test_the_block_row_options_reach_the_loss_from_the_command_line(tmp_path):
     assert not any("instance_key_err_bins" in d or "followed_share" in d for d in logs["plain"])
     assert logs["aided"][0]["ntp_loss"] == logs["plain"][0]["ntp_loss"]
     assert logs["aided"][1]["ntp_loss"] != logs["plain"][1]["ntp_loss"]
+
+
+def test_the_colour_rival_weight_reaches_the_loss_from_the_command_line(tmp_path):
+    """--colour-rival-weight (and --colour-rival-anywhere) are saved with the run and weigh the loss it
+    minimises: on the same first batch the unweighted per-kind losses are equal and the minimised loss
+    is not."""
+    from locate_ros.training.train import main
+
+    args = ["--size", "tiny", "--steps", "2", "--examples-per-step", "2", "--families", "same_shape",
+            "--image-size", "128", "144", "--tokenizer-samples", "60", "--log-every", "1", "--negative-share", "0"]
+    main(args + ["--out", str(tmp_path / "weighted"), "--colour-rival-weight", "4", "--colour-rival-anywhere"])
+    main(args + ["--out", str(tmp_path / "plain")])
+    logs = {name: [json.loads(line) for line in open(tmp_path / name / "train_log.jsonl")] for name in ("weighted", "plain")}
+    saved = json.loads((tmp_path / "weighted" / "trainer_state.json").read_text())["train_config"]
+    assert saved["colour_rival_weight"] == 4.0 and saved["colour_rival_anywhere"] is True
+    first = {name: log[0] for name, log in logs.items()}
+    assert all(d["colour_rival_err_bins"] >= 0 for d in first.values())  # the batch holds such rows
+    assert first["weighted"]["ntp_loss"] == first["plain"]["ntp_loss"]
+    assert first["weighted"]["mtp_loss"] == first["plain"]["mtp_loss"]
+    assert first["weighted"]["loss"] != first["plain"]["loss"]
