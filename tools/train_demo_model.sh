@@ -437,6 +437,10 @@
 #            [-0.039, +0.024]; its moving average (a quarter of it still v12) 29 of 43 colour_rival x1 misses, fast
 #            -0.025 [-0.047, +0.003]. Not bundled; the weighting belongs in a GPU schedule, where there are steps to learn
 #            the binding rather than a shortcut (see README, Next).
+#   cw3      --init runs/cw2, the same flags, seed 66, 1,327 steps (34 min): colour_rival x1 misses 9 of 43 (v12 32), blocks
+#            17 (v12 38); the other boxes 27 and 68 (v12 10 and 53); blocks missed in all 85 (v12 91). Validation against
+#            ct1: slow +0.014 [-0.030, +0.058], fast -0.002 [-0.032, +0.036], hybrid +0.003 [-0.033, +0.038]. The binding
+#            keeps improving with steps, and so does the cost to the other boxes. Not bundled.
 # The bundled checkpoint (locate_ros/demo_model) is v12 at step 4,437, stored in bfloat16 (the bf16 entry), with its training sizes (above): h2 as below (its first 4,000 steps at
 # --steps 4000, then the same command with --steps 8000 --stop-after 3200; trained at commit fad0e9e,
 # when answers were in raster order, which only its 18% `objects` samples see), then k1, k2, k5, v0, v1,
@@ -534,6 +538,8 @@ STEPS=1327 WORKERS=1 tools/gpu_train.sh cw1 locate_ros/demo_model 65 0 16 --ema-
     --save-every 200 --families objects same_shape --colour-rival-weight 4  # CPU, ~28 min; not bundled
 STEPS=1327 WORKERS=1 tools/gpu_train.sh cw2 locate_ros/demo_model 65 0 16 --ema-decay 0.999 --lr 2e-4 \
     --save-every 200 --families objects same_shape --colour-rival-weight 4 --colour-rival-anywhere  # CPU, ~30 min; not bundled
+STEPS=1327 WORKERS=1 tools/gpu_train.sh cw3 runs/cw2 66 0 16 --ema-decay 0.999 --lr 2e-4 \
+    --save-every 200 --families objects same_shape --colour-rival-weight 4 --colour-rival-anywhere  # CPU, ~34 min; not bundled
 # the bundled model: v12's weights in bfloat16 and its side files (the bf16 entry), then three edits of its side files
 python tools/bundle_demo_model.py runs/v12
 # the image sizes v12 trained at (see the sizes entry above)
