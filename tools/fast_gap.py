@@ -37,8 +37,7 @@ import json
 import numpy as np
 import torch
 
-from locate_ros.data.families import colour_rivals, make_sample
-from locate_ros.data.serialize import quantize
+from locate_ros.data.families import colour_rivals, make_sample, other_colour_x1s
 from locate_ros.decoding.hybrid import mtp_decision
 from locate_ros.decoding.sampling import sample_tokens
 from locate_ros.evaluation.metrics import box_iou
@@ -119,8 +118,7 @@ def teacher_forced(loc: Locator, samples, with_lens: bool = False) -> dict:
             n["stream_x1_missed"] += int(missed)
             n["block_missed"] += int((np.abs(block[k] - boxes[k]) > GROSS_BINS).any())
             if rival and missed:  # on the other colour's instance of the shape?
-                colour, shape = labels[k].split()
-                x1s = [quantize(o.box[0], s.size[0]) for o in s.objects if o.shape == shape and o.color != colour]
+                x1s = other_colour_x1s(s, labels[k])
                 n["x1_on_other_colour"] += int(min(abs(stream_picked[k, 0] - x) for x in x1s) <= SAME_BINS)
         truth.append(boxes)
     truth = np.concatenate(truth)

@@ -278,9 +278,7 @@ def colour_rivals(sample: Sample, anywhere: bool = False) -> list[bool]:
     w = sample.size[0]
     out: list[bool] = []
     for target in sample.targets:
-        words = target.label.split()
-        colour, shape = words if len(words) == 2 and words[0] in COLORS and words[1] in SHAPES else (None, None)
-        rivals = [quantize(o.box[0], w) for o in sample.objects if colour and o.shape == shape and o.color != colour]
+        rivals = other_colour_x1s(sample, target.label)
         before = 0
         for box in target.boxes:
             x1 = quantize(box[0], w)
@@ -288,6 +286,16 @@ def colour_rivals(sample: Sample, anywhere: bool = False) -> list[bool]:
             before = x1
         out += [False] * len(target.points)
     return out
+
+
+def other_colour_x1s(sample: Sample, label: str) -> list[int]:
+    """The quantised x1 of each instance of the label's shape in another colour, when the label is a
+    colour + shape ("red circle"); [] for any other label."""
+    words = label.split()
+    if not (len(words) == 2 and words[0] in COLORS and words[1] in SHAPES):
+        return []
+    colour, shape = words
+    return [quantize(o.box[0], sample.size[0]) for o in sample.objects if o.shape == shape and o.color != colour]
 
 
 def _categories_conflict(a: str, b: str) -> bool:
