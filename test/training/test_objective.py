@@ -357,8 +357,7 @@ def test_colour_rival_rows_are_the_rows_that_pick_those_boxes_and_weigh_w_times(
     assert targets[anywhere & ~is_block].tolist() == wider and (anywhere | ~marked).all()
 
     model = load_model(tiny_checkpoint)
-    batch = pack([ex, build_example(make_sample(1, 0, "objects", size=(128, 160)), processor)])
-    _, logits = training_logits(model, [ex, build_example(make_sample(1, 0, "objects", size=(128, 160)), processor)])
+    batch, logits = training_logits(model, [ex, build_example(make_sample(1, 0, "objects", size=(128, 160)), processor)])
     per_row = F.cross_entropy(logits[batch.target_rows], batch.target_ids, reduction="none")
     weights = torch.where(batch.colour_rival, 3.0, 1.0)
     with torch.no_grad():
