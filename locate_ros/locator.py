@@ -55,6 +55,23 @@ def checkpoint_thresholds(path: Union[str, Path]) -> HybridThresholds:
         raise CheckpointError(f"{file}: {e}") from None
 
 
+def checkpoint_instance_anchored(path: Union[str, Path]) -> bool:
+    """Whether the checkpoint declares `"instance_anchored_blocks": true` in its generation_config.json
+    (our key): it was trained with x1 blocks, and its fast and hybrid windows anchor after each box's
+    x1 (DecodeOptions.instance_anchored). Release checkpoints have no such key: the reference's windows."""
+    file = Path(path) / "generation_config.json"
+    if not file.is_file():
+        return False
+    try:
+        config = json.loads(file.read_text())
+        value = config.get("instance_anchored_blocks", False) if isinstance(config, dict) else None
+        if not isinstance(value, bool):
+            raise ValueError("expected a JSON object whose instance_anchored_blocks, if present, is true or false")
+        return value
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{file}: {e}") from None
+
+
 class Locator:
     def __init__(self, model, processor: Processor, backend=None, mode: str = "hybrid", template: str = "worker",
                  options: Optional[DecodeOptions] = None):
@@ -72,12 +89,14 @@ class Locator:
     @classmethod
     def from_pretrained(cls, path: Union[str, Path], device: str = "cpu", dtype=None, mode: str = "hybrid",
                         template: str = "worker", **decode_options) -> "Locator":
-        """`decode_options` are DecodeOptions fields; without `thresholds`, hybrid mode uses the
-        checkpoint's own rule (`checkpoint_thresholds`)."""
+        """`decode_options` are DecodeOptions fields; without `thresholds` and `instance_anchored`,
+        the checkpoint's own (`checkpoint_thresholds`, `checkpoint_instance_anchored`)."""
         model = load_model(path, device=device, dtype=resolve_dtype(dtype))
         processor = Processor.from_pretrained(path, model.cfg)
         if "thresholds" not in decode_options:  # read only when needed: the node passes its own
             decode_options["thresholds"] = checkpoint_thresholds(path)
+        if "instance_anchored" not in decode_options:
+            decode_options["instance_anchored"] = checkpoint_instance_anchored(path)
         return cls(model, processor, mode=mode, template=template, options=DecodeOptions(mode=mode, **decode_options))
 
     def _encode_prompt(self, question: str, num_image_tokens: int) -> tuple[int, ...]:
@@ -100,7 +119,7 @@ class Locator:
             max_boxes=max_boxes if max_boxes is not None else base.max_boxes,
             max_time_s=max_time_s if max_time_s is not None else base.max_time_s,
             temperature=temperature, top_p=top_p, top_k=top_k, repetition_penalty=repetition_penalty,
-            thresholds=base.thresholds, seed=seed)
+            thresholds=base.thresholds, seed=seed, instance_anchored=base.instance_anchored)
         t1 = time.perf_counter()
         features = self.backend.encode_image(pre.pixel_values, [pre.grid_hw])
         if features.device.type == "cuda":

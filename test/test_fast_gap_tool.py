@@ -1,5 +1,5 @@
 """tools/fast_gap.py on the bundled model: one JSON line per mode whose counts add up, and it finds boxes;
-the teacher-forced line compares block and stream rows box for box."""
+the teacher-forced line compares block and stream rows box for box, and the x1-anchored blocks."""
 import json
 import subprocess
 import sys
@@ -32,6 +32,10 @@ def test_fast_gap_counts_every_answered_box_once():
     assert forced["x1_missed"] <= sum(k["block_missed"] for k in kinds) <= forced["boxes"]
     assert all(0 <= k["stream_x1_missed"] <= k["boxes"] and 0 <= k["block_missed"] <= k["boxes"] for k in kinds)
     assert 0 <= forced["colour_rival"]["x1_on_other_colour"] <= forced["colour_rival"]["stream_x1_missed"]
+    anchored = forced["anchored"]  # the x1 blocks: one per box; the last box of each group has no follower
+    assert anchored["boxes"] == forced["boxes"] and len(anchored["gross"]) == 3
+    assert 0 <= anchored["next_x1_missed"] <= anchored["next_boxes"] <= forced["boxes"] - 4
+    assert 0 <= anchored["iou50"] <= 1 and all(0 <= g <= 1 for g in anchored["gross"])
     for kind in ("stream", "block"):  # one row per decoder layer; read through the head, the last is the model's own
         assert len(forced["lens"][kind]) == layers and forced["lens"][kind][-1] == forced[f"{kind}_gross"]
     assert forced["lens"]["block"][0] != forced["block_gross"]  # the first layer has not decided yet

@@ -130,3 +130,32 @@ def test_a_checkpoint_may_declare_its_hybrid_rule(tiny_checkpoint, tmp_path):
     gen.write_text("{not json")
     with pytest.raises(CheckpointError, match="generation_config.json"):
         checkpoint_thresholds(ckpt)
+
+
+def test_a_checkpoint_may_declare_instance_anchored_windows(tiny_checkpoint, tmp_path):
+    """`"instance_anchored_blocks": true` in generation_config.json turns DecodeOptions.instance_anchored
+    on for every call of the Locator (release layout: off); an explicit option wins; anything but a
+    boolean is a CheckpointError naming the file."""
+    import shutil
+
+    from locate_ros.locator import checkpoint_instance_anchored
+    from locate_ros.model import CheckpointError
+
+    assert checkpoint_instance_anchored(tiny_checkpoint) is False
+    ckpt = shutil.copytree(tiny_checkpoint, tmp_path / "ckpt")
+    gen = ckpt / "generation_config.json"
+    config = json.loads(gen.read_text()) if gen.exists() else {}
+    gen.write_text(json.dumps({**config, "instance_anchored_blocks": True}))
+    loc = Locator.from_pretrained(ckpt, mode="fast")
+    assert loc.options.instance_anchored is True
+    plain = Locator.from_pretrained(ckpt, mode="fast", instance_anchored=False)
+    assert plain.options.instance_anchored is False
+    answer = box_answer([(100, 200, 300, 400), (500, 600, 700, 800), (50, 60, 70, 80)], loc.tokens)
+    image = np.zeros((56, 84, 3), np.uint8)
+    steps = {name: locator.locate(image, "cup", logits_hook=ForceAnswer(answer)).stats["forward_steps"]
+             for name, locator in (("anchored", loc), ("plain", plain))}
+    assert steps == {"anchored": 3 + 2, "plain": 3 + 1}  # one window more: the first box's `<box>` x1
+    gen.write_text(json.dumps({**config, "instance_anchored_blocks": "yes"}))
+    with pytest.raises(CheckpointError, match="instance_anchored_blocks") as e:
+        Locator.from_pretrained(ckpt)
+    assert "generation_config.json" in str(e.value)

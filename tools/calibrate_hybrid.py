@@ -50,7 +50,9 @@ def calibrate(model: str, rules: dict, seed: int, n: int, dense: int, max_new_to
     base = Locator.from_pretrained(model)
     runs = {"slow": ("slow", HybridThresholds()), "fast": ("fast", HybridThresholds())}
     runs.update({name: ("hybrid", rule) for name, rule in rules.items()})
-    locators = {name: Locator(base.model, base.processor, mode=mode, options=DecodeOptions(mode=mode, thresholds=rule))
+    anchored = base.options.instance_anchored  # the checkpoint's windows, in every run
+    locators = {name: Locator(base.model, base.processor, mode=mode,
+                              options=DecodeOptions(mode=mode, thresholds=rule, instance_anchored=anchored))
                 for name, (mode, rule) in runs.items()}
     samples = held_out_set(seed, n, dense, (128, 224), ["objects"])
     results = {name: [] for name in runs}

@@ -26,7 +26,11 @@ taken next (`locate_ros.data.families.colour_rivals`; `x1_on_other_colour`: miss
 of the x1 of the shape in another colour) and for the rest (`other`);
 `end_as_box` =
 blocks whose target ends the answer (`<|im_end|>` + `<null>`s) that Fast mode's decision (the
-reference's rule) turns into a box instead, of `end_blocks`. With --lens also `lens`: per decoder
+reference's rule) turns into a box instead, of `end_blocks`; `anchored` = the x1 blocks that
+instance-anchored decoding runs (DecodeOptions.instance_anchored; trained with --x1-blocks): per box,
+the block anchored at its true x1, `iou50` of that x1 with the block's y1 x2 y2, `gross` for y1 x2 y2,
+and, where another box of the group follows, how often its x1 row misses (`next_x1_missed` of
+`next_boxes`; Fast mode's block x1 row is the `x1_missed` above). With --lens also `lens`: per decoder
 layer, the share of coordinates more than 50 bins off when that layer's output is read through the
 final norm and the head (a logit lens), x1 y1 x2 y2, for stream and block rows: at which depth each
 kind of row decides (the last layer's are `stream_gross` and `block_gross`).
@@ -130,9 +134,40 @@ def teacher_forced(loc: Locator, samples, with_lens: bool = False) -> dict:
         out[f"{kind}_gross"] = np.round((np.abs(pred - truth) > GROSS_BINS).mean(0), 3).tolist()
     out.update(other_instance=other, x1_missed=x1_missed, x1_missed_one_box=x1_missed_one_box, **by_kind,
                end_blocks=end_blocks, end_as_box=end_as_box)
+    out["anchored"] = anchored_blocks(loc, samples)
     if with_lens:
         out["lens"] = lens(loc, samples)
     return out
+
+
+def anchored_blocks(loc: Locator, samples) -> dict:
+    """The x1 blocks (objective.build_example(x1_blocks=True); what instance-anchored decoding runs)
+    on the true prefix: per box, the block anchored at its true x1 (`iou50` of that x1 with the
+    block's y1 x2 y2; `gross` per coordinate y1 x2 y2) and, where another box follows, its last row's
+    x1 (`next_x1_missed` of `next_boxes`). For a model trained without x1 blocks these rows are
+    untrained."""
+    t = loc.tokens
+    picked, truth, next_missed, next_boxes = [], [], 0, 0
+    for s in samples:
+        ex = build_example(s, loc.processor, x1_blocks=True)
+        n_boxes = sum(len(target.boxes) for target in s.targets)
+        with torch.no_grad():
+            full = target_logits(loc.model, pack([ex]))
+        best = full[:, t.coord_start:t.coord_end + 1].argmax(-1).numpy()
+        target = np.array(ex.target_ids) - t.coord_start
+        rows = np.flatnonzero(ex.is_block_target)[-6 * n_boxes:].reshape(-1, 6) if n_boxes else np.zeros((0, 6), int)
+        for r in rows:  # targets y1 x2 y2 </box> and then <box> x1 of the next box, or <null> <null>
+            x1 = ex.ids[ex.target_rows[r[0]]] - t.coord_start  # the anchor: the box's true x1
+            truth.append([x1, *target[r[:3]]])
+            picked.append([x1, *best[r[:3]]])
+            if 0 <= target[r[5]] < t.num_coords:
+                next_boxes += 1
+                next_missed += int(abs(best[r[5]] - target[r[5]]) > GROSS_BINS)
+    pred, truth = np.array(picked, float).reshape(-1, 4), np.array(truth, float).reshape(-1, 4)
+    iou = np.array([box_iou(p[None], g[None])[0, 0] for p, g in zip(pred, truth)])
+    return {"boxes": len(truth), "iou50": round(float((iou >= 0.5).mean()), 3) if len(truth) else None,
+            "gross": np.round((np.abs(pred - truth) > GROSS_BINS).mean(0)[1:], 3).tolist(),
+            "next_boxes": next_boxes, "next_x1_missed": next_missed}
 
 
 def main() -> None:

@@ -135,9 +135,18 @@ def decode_bbox_avg(
         return [t.box_start, t.none, t.box_end, t.null, t.null, t.null]
     if frame == "illegal_box":
         return None
+    coords = _slot_coordinates(probs[1:5], t, keep_k, mode, th)
+    return None if coords is None else [t.box_start, *coords, t.box_end]
+
+
+def _slot_coordinates(probs: torch.Tensor, tokens: TokenIds, keep_k: int, mode: Mode,
+                      thresholds: HybridThresholds) -> Optional[list[int]]:
+    """Per row of probs [R, V]: its most probable coordinate among its top-k ids (AMBIGUOUS_MARKER in
+    hybrid mode when the ambiguity test fires), or None if some row has no coordinate there."""
+    t, th = tokens, thresholds
     ambiguous_k = th.ambiguous_top_k or keep_k
     k = min(max(keep_k, ambiguous_k), probs.size(-1))  # a k past the vocabulary reads all of it
-    top_p, top_ids = (x.tolist() for x in probs[1:5].topk(k, dim=-1))
+    top_p, top_ids = (x.tolist() for x in probs.topk(k, dim=-1))
     coords = []
     for ps, ids in zip(top_p, top_ids):
         cands = [(p, i) for p, i in zip(ps[:keep_k], ids[:keep_k]) if t.is_coord(i)]
@@ -148,7 +157,40 @@ def decode_bbox_avg(
         spread = max(rivals) - min(rivals)
         ambiguous = p < _f32(th.ambiguous_prob) and len(rivals) > 1 and spread > th.ambiguous_spread
         coords.append(AMBIGUOUS_MARKER if mode == "hybrid" and ambiguous else best)
-    return [t.box_start, *coords, t.box_end]
+    return coords
+
+
+def anchored_decision(sampled: "Sampled", mode: Mode, tokens: TokenIds,
+                      thresholds: HybridThresholds = DEFAULT_THRESHOLDS) -> Pattern:
+    """What a window anchored at a box's x1 appends (instance-anchored decoding; not the reference's).
+
+    Its rows predict y1 x2 y2 `</box>` and then the next box's `<box>` and x1 (training:
+    objective.build_example's x1 blocks). The three coordinates are read as decode_bbox_avg reads a
+    box's (each row's most probable coordinate among its top keep_k ids; the ambiguity test in
+    hybrid mode), `</box>` is forced when row 3's end score passes `box_end`, and the next box is
+    drafted too when row 4's pick is `<box>` and row 5 holds a coordinate: then the window after
+    this one is anchored at that x1 again (`Pattern.need_switch_to_ar` False, type "anchored_box").
+    Otherwise the box is closed alone ("anchored_end") and the next window is the reference's.
+    A window that is no box (a slot without a coordinate, or no end) is an "anchored_error": fast
+    mode appends its picks up to the end of the box as they are, hybrid mode keeps the valid prefix
+    and finishes the box token by token, as handle_pattern does for a box-aligned window.
+    """
+    t, th, probs = tokens, thresholds, sampled.probs
+    end = float(probs[3, torch.tensor([t.box_end, t.null, t.im_end], device=probs.device)].sum())
+    coords = _slot_coordinates(probs[0:3], t, th.keep_k, mode, th)
+    if coords is None or end < _f32(th.box_end) or AMBIGUOUS_MARKER in coords:
+        if mode == "fast":
+            picks = sampled.x0[:3]
+            cut = picks.index(t.box_end) if t.box_end in picks else 3
+            return Pattern("anchored_error", picks[:cut] + [t.box_end], False, False)
+        valid = coords if coords is not None else sampled.x0[:3]  # then: its picks that are coordinates
+        n = next((j for j, c in enumerate(valid) if c == AMBIGUOUS_MARKER or not t.is_coord(c)), 3)
+        return Pattern("anchored_error", valid[:n], True, False)  # may append nothing: AR goes on from x1
+    box = [*coords, t.box_end]
+    follower = _slot_coordinates(probs[5:6], t, th.keep_k, "fast", th)
+    if sampled.x0[4] == t.box_start and follower is not None:
+        return Pattern("anchored_box", box + [t.box_start, follower[0]], False, False)
+    return Pattern("anchored_end", box, False, False)
 
 
 def decode_ref(

@@ -15,7 +15,7 @@ import torch
 
 from ..model.config import TokenIds
 from .blocks import ar_inputs, mtp_inputs
-from .hybrid import HybridThresholds, ar_decision, mtp_decision
+from .hybrid import HybridThresholds, Pattern, anchored_decision, ar_decision, mtp_decision
 from .sampling import sample_tokens
 
 MODES = ("slow", "fast", "hybrid")
@@ -38,6 +38,12 @@ class DecodeOptions:
     repetition_penalty: float = 1.0
     thresholds: HybridThresholds = field(default_factory=HybridThresholds)
     seed: Optional[int] = None  # for temperature > 0
+    # Fast and hybrid windows after a box's x1 (not the reference's; only for a model trained with
+    # x1 blocks, training.objective.build_example): a box-aligned window commits `<box>` x1 alone,
+    # and the window anchored at that x1 writes y1 x2 y2 `</box>` and the next box's `<box>` x1, so
+    # every box's other edges are read knowing which instance its x1 picked. The same one forward
+    # per box; one more per answer group (hybrid.anchored_decision).
+    instance_anchored: bool = False
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -84,6 +90,8 @@ def generate(backend, prompt_ids: list[int], image_features, tokens: TokenIds, o
     probs_out: list[float] = []
     steps: list[Step] = []
     in_mtp = opts.mode != "slow"
+    anchored = opts.instance_anchored and in_mtp
+    at_x1 = False  # the last step ended with a box's x1 that the next window anchors at
     fallbacks, boxes, stop = 0, 0, "max_new_tokens"
     t0 = time.perf_counter()
     t_first = None
@@ -105,22 +113,27 @@ def generate(backend, prompt_ids: list[int], image_features, tokens: TokenIds, o
         s = sample_tokens(logits, generated, tokens=tokens, mode=opts.mode, temperature=opts.temperature,
                           top_p=opts.top_p, top_k=opts.top_k, repetition_penalty=opts.repetition_penalty,
                           thresholds=opts.thresholds, generator=generator)
-        if in_mtp:
+        if in_mtp and at_x1:
+            pat = anchored_decision(s, opts.mode, tokens, opts.thresholds)
+        elif in_mtp:
             pat = mtp_decision(s, opts.mode, tokens, opts.thresholds)
+            if anchored and pat.type == "coord_box":
+                pat = Pattern("box_x1", pat.tokens[:2], False, False)
         elif opts.mode == "hybrid":
             pat = ar_decision(s.x0[0], tokens)
         else:  # slow: plain next-token decoding
             pat = None
+        at_x1 = pat is not None and pat.type in ("box_x1", "anchored_box")
         new = pat.tokens if pat is not None else [s.x0[0]]
         generated.extend(new)
-        # one gather (one device sync) for the probabilities of everything this step committed
-        at = torch.arange(len(new), device=s.probs.device).clamp_(max=rows - 1)
-        probs_out.extend(s.probs[at, torch.tensor(new, device=s.probs.device)].tolist())
+        if new:  # one gather (one device sync) for the probabilities of everything this step committed
+            at = torch.arange(len(new), device=s.probs.device).clamp_(max=rows - 1)
+            probs_out.extend(s.probs[at, torch.tensor(new, device=s.probs.device)].tolist())
         steps.append(Step(kind, len(ids), past, pat.type if pat else "token", list(new)))
         if t_first is None:
             t_first = time.perf_counter()
         boxes += sum(t == tokens.box_end for t in new)
-        if pat is not None and pat.type == "error_box":
+        if pat is not None and pat.type in ("error_box", "anchored_error") and opts.mode == "hybrid":
             fallbacks += 1
         if (pat is None and new[0] == tokens.im_end) or (pat is not None and pat.is_terminal):
             stop = "eos"
@@ -169,6 +182,7 @@ def generate_verified(backend, prompt_ids: list[int], image_features, tokens: To
     steps: list[Step] = []
     unverified = 0  # trailing tokens of `generated` drafted by a window and not checked yet
     in_mtp, boxes, stop = True, 0, "max_new_tokens"
+    anchored, at_x1 = opts.instance_anchored, False  # at_x1: the next window anchors at a box's x1
     corrected: set[int] = set()  # where each box a check corrected starts (index into `generated`)
     unit_ends = (t.box_end, t.ref_end)
     t0 = time.perf_counter()
@@ -239,7 +253,9 @@ def generate_verified(backend, prompt_ids: list[int], image_features, tokens: To
             del generated[cut:], probs_out[cut - prompt_len:]
             backend.crop(cut)
             new, new_p, pattern = [chosen[bad]], [chosen_p[bad]], "rejected"
-            if t.is_coord(missed) and t.is_coord(chosen[bad]):
+            if anchored and t.is_coord(chosen[bad]) and generated[-1] == t.box_start:
+                pass  # a new x1, a new instance: the window anchored at it drafts the rest
+            elif t.is_coord(missed) and t.is_coord(chosen[bad]):
                 # another value in the same slot: the draft's rest stays, unverified, for the next
                 # step to check (at no extra forward); it often still holds
                 new, new_p = new + rest, new_p + rest_p
@@ -247,10 +263,17 @@ def generate_verified(backend, prompt_ids: list[int], image_features, tokens: To
             new, new_p, pattern = [chosen[-1]], [chosen_p[-1]], "token"
             if window:
                 s = sample_tokens(win, generated, mode="fast", generator=generator, **sampling)
-                draft = mtp_decision(s, "fast", t, opts.thresholds).tokens
+                if at_x1:
+                    decision = anchored_decision(s, "fast", t, opts.thresholds)
+                else:
+                    decision = mtp_decision(s, "fast", t, opts.thresholds)
+                    if anchored and decision.type == "coord_box":
+                        decision = Pattern("box_x1", decision.tokens[:2], False, False)
+                draft = decision.tokens
                 if verdicts(causal_p[-1:], draft[:1], chosen[-1:], chosen_p[-1:])[0]:
                     at = torch.arange(len(draft), device=s.probs.device).clamp_(max=block - 1)
                     new, pattern = draft, "draft"
+                    at_x1 = decision.type in ("box_x1", "anchored_box")
                     new_p = s.probs[at, torch.tensor(draft, device=s.probs.device)].tolist()
                     new_p[0] = chosen_p[-1]
                 else:
@@ -263,7 +286,9 @@ def generate_verified(backend, prompt_ids: list[int], image_features, tokens: To
         if t_first is None:
             t_first = time.perf_counter()
         if pattern != "draft":
-            in_mtp = new[-1] in unit_ends
+            # a box's x1 that nothing drafted after it (a correction, or a token-by-token step)
+            at_x1 = anchored and len(new) == 1 and t.is_coord(new[0]) and generated[-2] == t.box_start
+            in_mtp = new[-1] in unit_ends or at_x1
         # A check never cuts before `first`, so the verified prefix only grows: judge what it gained.
         # (In slow mode's order: the end, then the box bound, then the token bound.)
         checked = len(generated) - unverified

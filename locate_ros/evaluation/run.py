@@ -105,7 +105,9 @@ def evaluate(model_path: str, seed: int = EVAL_SEED, n: int = 300, dense: int = 
 
     loc = Locator.from_pretrained(model_path, device=device or "cpu")
     samples = held_out_set(seed, n, dense, image_size, families)
-    report = {"model": str(model_path), "seed": seed, "images": len(samples), "modes": {}}
+    # instance_anchored: the checkpoint's fast and hybrid windows follow each box's x1 (not the reference's)
+    report = {"model": str(model_path), "seed": seed, "images": len(samples),
+              "instance_anchored": loc.options.instance_anchored, "modes": {}}
     dense_idx = [i for i, s in enumerate(samples) if s.family == "dense"]
     objects = [s for s in samples if s.family == "objects"]
     objects_truth = objects_boxes(objects, [[] for _ in objects])[1]

@@ -76,6 +76,9 @@ class TrainConfig:
     # ... the rows of every colour + shape box whose shape is there in another colour, wherever it lies
     # (run cw1, with the other colour in between only, learned a shortcut: see tools/train_demo_model.sh)
     colour_rival_anywhere: bool = False
+    # add a block anchored at each box's x1 (objective.build_example): what instance-anchored decoding
+    # (DecodeOptions.instance_anchored) runs after the x1 that picks the box's instance
+    x1_blocks: bool = False
     seed: int = 0  # data stream and initialisation
     image_size: tuple[int, int] = (128, 224)  # (min, max) image side of the generated samples
     # (min, max) image side of the `dense` family's samples (None: image_size, as for the others).

@@ -110,14 +110,21 @@ def image_cells(item, grid: tuple[int, int], coordinate: int) -> list[int]:
 
 
 def build_example(sample: Sample, processor: Processor, block: int = 6, prefix_jitter: float = 0.0,
-                  rivals_anywhere: bool = False) -> Example:
+                  rivals_anywhere: bool = False, x1_blocks: bool = False) -> Example:
     """`prefix_jitter` > 0: each coordinate token of the answer, as an input the later rows read (not
     as a target), moves by a Gaussian of that many bins, drawn from (sample.seed, sample.index).
     Why: Fast mode writes whole boxes and the next block reads them back slightly off, while
     teacher forcing only ever shows it the true ones (run v12: block boxes at IoU >= 0.5 on 85% of
     the true prefixes, 75% recall free-running; `tools/fast_gap.py`).
     `rivals_anywhere`: `Example.colour_rival` marks the boxes of data.families.colour_rivals(sample,
-    anywhere=True) instead of those with the other colour in between."""
+    anywhere=True) instead of those with the other colour in between.
+    `x1_blocks`: after the answer's blocks, one more per box, anchored at its x1 (instance-anchored
+    windows, decoding.loop): [copy of x1, 5 x <text_mask>] at positions a .. a+5 (a = the x1's stream
+    index), seeing the stream before it, with targets y1 x2 y2 `</box>` and then the next box's
+    `<box>` and x1 (or `<null> <null>` when no box follows in the same group). Why: a box-aligned
+    block's y1/x2/y2 rows each pick the next instance on their own and mix two instances in a fifth
+    of the blocks, while the stream's rows, once x1 is written, miss y1/x2/y2 in under 5% of boxes
+    (tools/fast_gap.py --teacher-forced); these blocks read the instance off the x1 they follow."""
     tokens: TokenIds = processor.config.tokens
     pre = processor.preprocess(sample.image)
     prompt = processor.encode_prompt(build_question(sample.task, sample.query), pre.num_image_tokens)
@@ -144,6 +151,7 @@ def build_example(sample: Sample, processor: Processor, block: int = 6, prefix_j
     ground_rows, ground_keys = [], []
     rival = iter(colour_rivals(sample, anywhere=rivals_anywhere))
     colour_rival, ground_colour_rival = [False] * len(target_rows), []
+    boxes = []  # (stream index of `<box>`, the box item, its colour-rival flag) per 4-coordinate box
     for start, targets in answer.blocks:
         g = P + start  # stream index of the block's first target token
         row = len(ids)
@@ -164,6 +172,28 @@ def build_example(sample: Sample, processor: Processor, block: int = 6, prefix_j
                 ground_colour_rival += [hard and j == 1, hard]
                 colour_rival[len(target_rows) - block + j] = hard
             colour_rival[g - P + 1] = hard  # stream row g (it reads `<box>`) predicts x1; target index row - (P - 1)
+            if item[0] == "box":
+                boxes.append((g, item, hard))
+    for k, (g, item, _) in enumerate(boxes if x1_blocks else []):
+        a = g + 1  # the anchor: the box's x1
+        follower = boxes[k + 1] if k + 1 < len(boxes) and boxes[k + 1][0] == g + block else None
+        tail = [tokens.box_start, stream[g + block + 1]] if follower else [tokens.null, tokens.null]
+        row = len(ids)
+        ids += [stream[a]] + [tokens.text_mask] * (block - 1)
+        positions += range(a, a + block)
+        block_rows.append((row, a))
+        target_rows += range(row, row + block)
+        target_ids += stream[a + 1:a + 5] + tail
+        is_block += [True] * block
+        colour_rival += [False] * (block - 1) + [bool(follower and follower[2])]
+        for j in (1, 2, 3):  # block row j-1 predicts coordinate j (0-based: y1, x2, y2) of this box
+            ground_rows.append(row + j - 1)
+            ground_keys.append([image_rows[c] for c in image_cells(item, merged_grid, j)])
+            ground_colour_rival.append(False)
+        if follower:  # the last row predicts the next box's x1
+            ground_rows.append(row + block - 1)
+            ground_keys.append([image_rows[c] for c in image_cells(follower[1], merged_grid, 0)])
+            ground_colour_rival.append(follower[2])
     return Example(pre.pixel_values, pre.grid_hw, ids, positions, T, block_rows, target_rows, target_ids, is_block,
                    ground_rows, ground_keys, *cell_attributes(sample, merged_grid), colour_rival=colour_rival,
                    ground_colour_rival=ground_colour_rival)

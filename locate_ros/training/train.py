@@ -103,7 +103,7 @@ class StepBatches(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int):
         return pack([build_example(s, self.processor, prefix_jitter=self.cfg.prefix_jitter,
-                                   rivals_anywhere=self.cfg.colour_rival_anywhere)
+                                   rivals_anywhere=self.cfg.colour_rival_anywhere, x1_blocks=self.cfg.x1_blocks)
                      for s in batch_samples(self.cfg, self.start + i)])
 
 

@@ -10,6 +10,7 @@ from locate_ros.decoding.hybrid import (
     AMBIGUOUS_MARKER,
     HybridThresholds,
     Pattern,
+    anchored_decision,
     ar_decision,
     decode_bbox_avg,
     decode_ref,
@@ -239,6 +240,41 @@ def test_mtp_decision_ref_then_fallback_to_x0():
     assert fallback == Pattern("ref_object", list(range(1000, 1006)), False, False)
     stop = [{t.null: 12.0}] * 6
     assert mtp_decision(_sampled_window(stop), "hybrid", TOK) == Pattern("im_end", [t.im_end], False, True)
+
+
+def test_anchored_decision_closes_the_box_and_drafts_the_next_box_s_x1():
+    """A window anchored at a box's x1: rows y1 x2 y2 `</box>` then the next box's `<box>` x1."""
+    t = TOK
+    edges = [{C(200): 12.0}, {C(300): 12.0}, {C(400): 12.0}, {t.box_end: 12.0}]
+    box = [C(200), C(300), C(400), t.box_end]
+    for mode in ("fast", "hybrid"):
+        s = _sampled_window(edges + [{t.box_start: 12.0}, {C(500): 12.0}], mode)
+        assert anchored_decision(s, mode, t) == Pattern("anchored_box", box + [t.box_start, C(500)], False, False)
+        for tail in ([{t.im_end: 12.0}, {t.null: 12.0}], [{t.ref_start: 12.0}, {4616: 12.0}],
+                     [{t.box_start: 12.0}, {t.null: 12.0}]):  # no next box, or no coordinate for it
+            assert anchored_decision(_sampled_window(edges + tail, mode), mode, t) == Pattern("anchored_end", box, False, False)
+    # a slot takes its best coordinate among its top 4 ids, below a text token, as decode_bbox_avg does
+    s = _sampled_window([{1004: 12.0, C(200): 11.0}] + edges[1:] + [{t.null: 12.0}] * 2)
+    assert s.x0[0] == 1004 and anchored_decision(s, "hybrid", t).tokens == box
+
+
+def test_anchored_decision_on_a_window_that_is_no_box():
+    """Fast mode appends the picks up to the box's end as they are (it never leaves parallel decoding);
+    hybrid mode keeps the valid coordinates and finishes the box token by token."""
+    t = TOK
+    tail = [{t.box_start: 12.0}, {C(500): 12.0}]
+    text = [{C(200): 12.0}, {1004: 12.0}, {C(400): 12.0}, {t.box_end: 12.0}] + tail
+    assert anchored_decision(_sampled_window(text, "fast"), "fast", t) == Pattern(
+        "anchored_error", [C(200), 1004, C(400), t.box_end], False, False)
+    assert anchored_decision(_sampled_window(text), "hybrid", t) == Pattern("anchored_error", [C(200)], True, False)
+    no_end = [{C(200): 12.0}, {C(300): 12.0}, {C(400): 12.0}, {1004: 12.0}] + tail
+    assert anchored_decision(_sampled_window(no_end), "hybrid", t) == Pattern(
+        "anchored_error", [C(200), C(300), C(400)], True, False)
+    point = [{C(200): 12.0}, {t.box_end: 12.0}, {t.im_end: 12.0}, {t.null: 12.0}] + tail  # a point's y, then its end
+    assert anchored_decision(_sampled_window(point, "fast"), "fast", t).tokens == [C(200), t.box_end]
+    split = [{C(200): 6.0, C(280): 5.8}, {C(300): 12.0}, {C(400): 12.0}, {t.box_end: 12.0}] + tail  # y1 .55/.45
+    assert anchored_decision(_sampled_window(split), "hybrid", t) == Pattern("anchored_error", [], True, False)
+    assert anchored_decision(_sampled_window(split, "fast"), "fast", t).type == "anchored_box"
 
 
 def test_ar_decision():

@@ -33,6 +33,25 @@ def test_forced_boxes_come_out_whole_with_one_forward_per_box_in_parallel_modes(
     assert len(gen.token_probs) == len(gen.token_ids) and min(gen.token_probs) > 0.99
 
 
+@pytest.mark.parametrize("mode", ["fast", "hybrid", "hybrid-verify"])
+def test_instance_anchored_windows_write_each_box_after_its_x1(setup, mode):
+    """A box-aligned window commits `<box>` x1; each window after it is anchored at an x1 and writes
+    the rest of that box and the next box's `<box>` x1: one forward per box, and one more for the
+    answer's last box (closed alone) before the window that reads the end."""
+    be, feats, prompt, tok = setup
+    answer = box_answer(random_boxes(7, seed=3), tok)
+    rule = HybridThresholds(verify_ratio=1.0 if mode == "hybrid-verify" else 0.0)
+    opts = DecodeOptions(mode=mode.split("-")[0], max_new_tokens=200, thresholds=rule, instance_anchored=True)
+    gen = generate(be, prompt, feats, tok, opts, logits_hook=ForceAnswer(answer))
+    assert gen.token_ids == answer and gen.stop_reason == "eos" and gen.hybrid_fallbacks == 0
+    if mode == "hybrid-verify":
+        assert [s.pattern for s in gen.steps] == ["draft"] * 9  # each checked by the next, `<|im_end|>` by its own row
+    else:
+        assert [s.pattern for s in gen.steps] == ["box_x1"] + ["anchored_box"] * 6 + ["anchored_end", "im_end"]
+    assert [len(s.appended) for s in gen.steps][:8] == [2] + [6] * 6 + [4]
+    assert len(gen.token_probs) == len(answer) and min(gen.token_probs) > 0.99
+
+
 def test_max_new_tokens_bounds_every_mode_even_without_an_end(setup):
     be, feats, prompt, tok = setup
     endless = box_answer(random_boxes(50), tok)[:-1]  # no <|im_end|>
@@ -124,6 +143,21 @@ def test_verifying_hybrid_answers_what_token_by_token_decoding_picks_in_fewer_fo
     assert len(gen.token_probs) == len(answer) and min(gen.token_probs) > 0.99
 
 
+def test_an_anchored_draft_with_a_wrong_x1_is_redrafted_from_the_corrected_x1(setup):
+    """Instance-anchored verification: when a check replaces a box's x1, the rest of the old draft
+    (another instance's edges) is dropped and the next window, anchored at the new x1, drafts them."""
+    be, feats, prompt, tok = setup
+    answer = box_answer([(100, 200, 300, 400), (110, 210, 310, 410), (120, 220, 320, 420)], tok)
+    drafted = list(answer)
+    drafted[7] = tok.coord_token(117)  # box 2's x1, drafted by the window anchored at box 1's x1
+    hook = split_hook(ForceAnswer(answer), ForceAnswer(drafted))
+    gen = generate(be, prompt, feats, tok, dataclasses.replace(VERIFY_ALL, instance_anchored=True), logits_hook=hook)
+    assert gen.token_ids == answer and gen.stop_reason == "eos"
+    assert [(s.pattern, s.appended) for s in gen.steps[1:4]] == [
+        ("draft", drafted[2:8]), ("rejected", [answer[7]]), ("draft", answer[8:14])]
+    assert gen.hybrid_fallbacks == 1 and all(s.kind == "mtp" for s in gen.steps)
+
+
 def test_verify_ratio_keeps_a_draft_the_causal_row_finds_likely_enough(setup):
     """Box 2's x1: the causal row gives <110> 0.6 and the drafted <117> 0.4. A ratio of 0.5 keeps the
     draft (0.4 >= 0.5 * 0.6), a ratio of 1 takes the row's choice."""
@@ -184,14 +218,15 @@ def test_verifying_hybrid_judges_each_row_with_its_own_history(setup):
         assert gen.token_ids == answer, opts.mode
 
 
-@pytest.mark.parametrize("penalty", [1.0, 1.3])
-def test_verifying_hybrid_at_ratio_1_is_slow_mode_on_the_real_decoder(setup, penalty):
+@pytest.mark.parametrize("penalty,anchored", [(1.0, False), (1.3, False), (1.0, True)])
+def test_verifying_hybrid_at_ratio_1_is_slow_mode_on_the_real_decoder(setup, penalty, anchored):
     """No hook: the tiny checkpoint's own logits, whose windows draft nothing like its causal rows, so
     almost every check fails somewhere; the answer is still slow mode's, token for token (with a
-    repetition penalty each row is judged on its own history)."""
+    repetition penalty each row is judged on its own history; with instance-anchored windows too)."""
     be, feats, prompt, tok = setup
     slow = generate(be, prompt, feats, tok, DecodeOptions(mode="slow", max_new_tokens=40, repetition_penalty=penalty))
-    gen = generate(be, prompt, feats, tok, dataclasses.replace(VERIFY_ALL, max_new_tokens=40, repetition_penalty=penalty))
+    gen = generate(be, prompt, feats, tok, dataclasses.replace(VERIFY_ALL, max_new_tokens=40, repetition_penalty=penalty,
+                                                               instance_anchored=anchored))
     assert len(set(slow.token_ids)) > 5  # a real sequence, not one token repeated
     assert gen.token_ids == slow.token_ids and gen.stop_reason == slow.stop_reason
     assert any(s.pattern == "rejected" for s in gen.steps) and gen.forward_steps <= slow.forward_steps

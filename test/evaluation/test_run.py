@@ -41,6 +41,7 @@ def test_evaluate_reports_every_mode(tiny_checkpoint):
     report = evaluate(str(tiny_checkpoint), seed=3, n=3, dense=0, modes=("slow", "hybrid"), image_size=(128, 128),
                       max_new_tokens=12, progress=False)
     assert report["images"] == 3 and set(report["modes"]) == {"slow", "hybrid"}
+    assert report["instance_anchored"] is False  # the release layout declares the reference's windows
     for entry in report["modes"].values():
         assert {"families", "boxes_per_s", "hybrid_fallback_rate", "truncated"} <= set(entry)
         assert entry["seconds"] > 0

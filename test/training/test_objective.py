@@ -28,14 +28,17 @@ def training_logits(model, examples):
         return batch, model.language_model.logits(hidden)
 
 
-def test_block_and_stream_rows_equal_the_inference_forwards(tiny_model, processor):
+@pytest.mark.parametrize("x1_blocks", [False, True])
+def test_block_and_stream_rows_equal_the_inference_forwards(tiny_model, processor, x1_blocks):
     """Every block row of the packed training forward equals the PBD window of decoding.loop at that
-    point of the answer, and every stream row equals token-by-token decoding; packing a second
-    example beside it changes nothing. (Equal up to float32 rounding of differently shaped matmuls:
-    a wrong position or visibility changes logits by O(1).)"""
+    point of the answer (with x1 blocks: also the window anchored at each box's x1), and every stream
+    row equals token-by-token decoding; packing a second example beside it changes nothing. (Equal
+    up to float32 rounding of differently shaped matmuls: a wrong position or visibility changes
+    logits by O(1).)"""
     sample = make_sample(5, 0, family="objects", size=(128, 160))
     other = make_sample(5, 1, family="ocr", size=(128, 160))
-    ex = build_example(sample, processor)
+    ex = build_example(sample, processor, x1_blocks=x1_blocks)
+    assert len(ex.block_rows) == len(build_example(sample, processor).block_rows) + x1_blocks * len(sample.targets[0].boxes)
     batch, logits = training_logits(tiny_model, [build_example(other, processor), ex])
     off = len(build_example(other, processor).ids)
     tokens = tiny_model.cfg.tokens
@@ -103,6 +106,43 @@ def test_mtp_weight_weighs_each_block_row_against_a_stream_row(tiny_checkpoint, 
     assert plain.item() == pytest.approx(mean, rel=1e-5)
     assert leaning.item() == pytest.approx(weighted, rel=1e-5)
     assert stats["mtp_loss"] != pytest.approx(stats["ntp_loss"], rel=1e-3)  # else the weight would not show
+
+
+def test_x1_blocks_follow_each_box_s_x1_and_name_the_rest_of_it_then_the_next_box(processor):
+    """One more block per box, after the reference's: anchored at the box's x1 (a copy of it, then 5
+    masks, seeing the stream before it), with targets y1 x2 y2 `</box>` and the next box's `<box>`
+    x1 when a box of the same group follows, else `<null> <null>`. Its coordinate rows are grounding
+    rows, and its last row is a colour-rival row exactly when the next box is one."""
+    from locate_ros.data.families import colour_rivals
+
+    t = processor.config.tokens
+    sample = make_sample(7, 29, family="objects", size=(128, 160))  # groups of 3 and 3; 4 colour rivals
+    plain, ex = build_example(sample, processor), build_example(sample, processor, x1_blocks=True)
+    n_plain = len(plain.target_ids)
+    assert ex.ids[:len(plain.ids)] == plain.ids and ex.target_ids[:n_plain] == plain.target_ids
+    stream = ex.ids[:ex.stream_len]
+    box_starts = [i for i in range(ex.stream_len - 5) if stream[i] == t.box_start and t.is_coord(stream[i + 1])]
+    groups = [len(target.boxes) for target in sample.targets]
+    assert len(box_starts) == sum(groups) >= 3 and max(groups) >= 2
+    extra = ex.block_rows[len(plain.block_rows):]
+    assert len(extra) == len(box_starts)
+    targets = np.array(ex.target_ids[n_plain:]).reshape(-1, 6)
+    rivals = colour_rivals(sample)
+    followed = 0
+    for k, ((row, visible), g, want) in enumerate(zip(extra, box_starts, targets)):
+        assert visible == g + 1 and ex.ids[row] == stream[g + 1] and ex.ids[row + 1:row + 6] == [t.text_mask] * 5
+        assert ex.positions[row:row + 6] == list(range(g + 1, g + 7))
+        assert list(want[:4]) == stream[g + 2:g + 6] and want[3] == t.box_end
+        follows = g + 6 in box_starts
+        followed += follows
+        assert list(want[4:]) == ([t.box_start, stream[g + 7]] if follows else [t.null, t.null])
+        last = n_plain + 6 * k + 5
+        assert ex.colour_rival[last] == (follows and rivals[k + 1]) and not any(ex.colour_rival[last - 5:last])
+        ground = [r for r in ex.ground_rows if row <= r < row + 6]
+        assert ground == [row, row + 1, row + 2] + ([row + 5] if follows else [])
+    assert followed == sum(groups) - len(groups)  # every box but the last of its group has a follower
+    assert sum(ex.colour_rival[n_plain:]) == 3  # rivals 2, 3 and 5 follow a box; rival 4 starts a group
+    assert pack([ex]).mask[0, extra[0][0]:extra[0][0] + 6, :extra[0][1]].all()
 
 
 def test_grounding_rows_predict_coordinates_and_point_at_their_edge_of_the_box(processor):

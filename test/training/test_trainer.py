@@ -320,3 +320,20 @@ def test_the_colour_rival_weight_reaches_the_loss_from_the_command_line(tmp_path
     assert first["weighted"]["ntp_loss"] == first["plain"]["ntp_loss"]
     assert first["weighted"]["mtp_loss"] == first["plain"]["mtp_loss"]
     assert first["weighted"]["loss"] != first["plain"]["loss"]
+
+
+def test_x1_blocks_reach_the_batches_from_the_command_line(tmp_path):
+    """--x1-blocks is saved with the run and adds the x1-anchored blocks to every batch it trains on:
+    the same first batch has the same stream rows (equal next-token loss) and more block rows."""
+    from locate_ros.training.train import main
+
+    args = ["--size", "tiny", "--steps", "1", "--examples-per-step", "2", "--families", "objects",
+            "--image-size", "128", "144", "--tokenizer-samples", "60", "--log-every", "1", "--negative-share", "0"]
+    main(args + ["--out", str(tmp_path / "anchored"), "--x1-blocks"])
+    main(args + ["--out", str(tmp_path / "plain")])
+    first = {name: json.loads(open(tmp_path / name / "train_log.jsonl").readline()) for name in ("anchored", "plain")}
+    saved = json.loads((tmp_path / "anchored" / "trainer_state.json").read_text())["train_config"]
+    assert saved["x1_blocks"] is True
+    assert first["anchored"]["ntp_loss"] == first["plain"]["ntp_loss"]
+    assert first["anchored"]["tokens"] > first["plain"]["tokens"]
+    assert first["anchored"]["mtp_loss"] != first["plain"]["mtp_loss"]
