@@ -271,7 +271,7 @@ def colour_rivals(sample: Sample, anywhere: bool = False) -> list[bool]:
     that finding the shape and reading the colour weakly takes next. anywhere=True: wherever that
     other colour lies (every box whose colour tells it from an instance of its shape).
 
-    Why: from the true prefix, the bundled model (v12) misses the x1 of 32 of the 43 such boxes on
+    Why: from the true prefix, v12 (the bundled model then) misses the x1 of 32 of the 43 such boxes on
     120 held-out `objects` scenes (by more than 50 bins; 25 of them on the other colour's x1), and
     of 10 of the other 352 (`tools/fast_gap.py --teacher-forced` reports these boxes apart).
     """
