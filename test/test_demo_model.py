@@ -87,8 +87,8 @@ def test_the_demo_models_own_hybrid_rule_checks_drafts_and_keeps_slow_modes_accu
     falls back on this model's broad rows; at a ratio of 1 hybrid answers exactly as slow mode does,
     in fewer forwards. The reference's rule runs with the reference's windows (the checkpoint's
     instance-anchored windows off), as a release checkpoint decodes. Measured here (the mean of runs
-    xa2 and xa3): slow 0.653, own rule 0.680 (fallback 0.29), reference ~0.5 (fast mode with the
-    reference's windows 0.495); ratio 1: 40 of 40 answers equal slow's, 824 forwards against 1,252."""
+    xa2 and xa3): slow 0.653, own rule 0.680 (fallback 0.29), reference 0.495 (fallback 0.012; fast
+    mode with the reference's windows 0.495); ratio 1: 40 of 40 answers equal slow's, 824 forwards against 1,252."""
     from locate_ros.decoding.hybrid import HybridThresholds
     from locate_ros.evaluation.metrics import coco_f1
     from locate_ros.evaluation.run import EVAL_SEED, held_out_set, objects_boxes
