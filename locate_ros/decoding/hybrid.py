@@ -193,6 +193,19 @@ def anchored_decision(sampled: "Sampled", mode: Mode, tokens: TokenIds,
     return Pattern("anchored_end", box, False, False)
 
 
+def window_decision(sampled: "Sampled", mode: Mode, tokens: TokenIds, thresholds: HybridThresholds,
+                    anchored: bool, at_x1: bool) -> Pattern:
+    """What a window appends, with instance-anchored windows (`anchored`) or the reference's: a window
+    after a box's x1 (`at_x1`) is an anchored one; with anchoring on, a box-aligned window commits
+    `<box>` x1 alone ("box_x1"), so that the next window anchors at that x1."""
+    if at_x1:
+        return anchored_decision(sampled, mode, tokens, thresholds)
+    pat = mtp_decision(sampled, mode, tokens, thresholds)
+    if anchored and pat.type == "coord_box":
+        return Pattern("box_x1", pat.tokens[:2], False, False)
+    return pat
+
+
 def decode_ref(
     probs: torch.Tensor, tokens: TokenIds, thresholds: HybridThresholds = DEFAULT_THRESHOLDS
 ) -> Optional[list[int]]:

@@ -15,7 +15,7 @@ import torch
 
 from ..model.config import TokenIds
 from .blocks import ar_inputs, mtp_inputs
-from .hybrid import HybridThresholds, Pattern, anchored_decision, ar_decision, mtp_decision
+from .hybrid import HybridThresholds, ar_decision, window_decision
 from .sampling import sample_tokens
 
 MODES = ("slow", "fast", "hybrid")
@@ -113,12 +113,8 @@ def generate(backend, prompt_ids: list[int], image_features, tokens: TokenIds, o
         s = sample_tokens(logits, generated, tokens=tokens, mode=opts.mode, temperature=opts.temperature,
                           top_p=opts.top_p, top_k=opts.top_k, repetition_penalty=opts.repetition_penalty,
                           thresholds=opts.thresholds, generator=generator)
-        if in_mtp and at_x1:
-            pat = anchored_decision(s, opts.mode, tokens, opts.thresholds)
-        elif in_mtp:
-            pat = mtp_decision(s, opts.mode, tokens, opts.thresholds)
-            if anchored and pat.type == "coord_box":
-                pat = Pattern("box_x1", pat.tokens[:2], False, False)
+        if in_mtp:
+            pat = window_decision(s, opts.mode, tokens, opts.thresholds, anchored, at_x1)
         elif opts.mode == "hybrid":
             pat = ar_decision(s.x0[0], tokens)
         else:  # slow: plain next-token decoding
@@ -263,12 +259,7 @@ def generate_verified(backend, prompt_ids: list[int], image_features, tokens: To
             new, new_p, pattern = [chosen[-1]], [chosen_p[-1]], "token"
             if window:
                 s = sample_tokens(win, generated, mode="fast", generator=generator, **sampling)
-                if at_x1:
-                    decision = anchored_decision(s, "fast", t, opts.thresholds)
-                else:
-                    decision = mtp_decision(s, "fast", t, opts.thresholds)
-                    if anchored and decision.type == "coord_box":
-                        decision = Pattern("box_x1", decision.tokens[:2], False, False)
+                decision = window_decision(s, "fast", t, opts.thresholds, anchored, at_x1)
                 draft = decision.tokens
                 if verdicts(causal_p[-1:], draft[:1], chosen[-1:], chosen_p[-1:])[0]:
                     at = torch.arange(len(draft), device=s.probs.device).clamp_(max=block - 1)
