@@ -119,7 +119,8 @@ class Locator:
             max_boxes=max_boxes if max_boxes is not None else base.max_boxes,
             max_time_s=max_time_s if max_time_s is not None else base.max_time_s,
             temperature=temperature, top_p=top_p, top_k=top_k, repetition_penalty=repetition_penalty,
-            thresholds=base.thresholds, seed=seed, instance_anchored=base.instance_anchored)
+            thresholds=base.thresholds, seed=seed, instance_anchored=base.instance_anchored,
+            causal_readout=base.causal_readout)
         t1 = time.perf_counter()
         features = self.backend.encode_image(pre.pixel_values, [pre.grid_hw])
         if features.device.type == "cuda":

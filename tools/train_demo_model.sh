@@ -493,6 +493,18 @@
 #            better beyond the interval in fast mode on validation and in slow and hybrid mode on the evaluation images.
 #            The first average of a schedule with its start that beat the start (cf. the `avg` entry): here both are
 #            moving averages of one continued x1-blocks schedule.
+#   readout  not a run: the same weights (avg_xa), decoded with causal readout (DecodeOptions.causal_readout, on by
+#            default: each box's x2 y2 as the next step's causal rows pick them, knowing x1 and y1; no extra forward)
+#            and with the reference's hybrid rule (its generation_config.json's "hybrid_thresholds" deleted; the
+#            command at the end). Validation (150 `objects` scenes + 8 dense, seed 9000501): fast 0.596 -> 0.628
+#            (+0.032 [+0.022, +0.042]; slow 0.637); rereading y1 too: 0.596 (the window's y1 row sees x1 already);
+#            x1 too: 0.617 (within 6 bins of the draft: 0.628). `python tools/calibrate_hybrid.py MODEL --dense 8
+#            --top-k 8 16 --spread 40 60 --prob 0.3 0.6 --verify 0.2 0.05` with readout: the reference's rule
+#            0.629 (fallback 0.04; dense 0.15, 3.11x slow's boxes/s there), fast 0.628 (3.35x), every ambiguity
+#            rule of the grid lower (0.617-0.619, falling back more: 0.07-0.22) and slower on dense scenes, verify
+#            0.2 / 0.05 0.626 / 0.632 at 1.04x / 1.17x on dense scenes (verify 0.5, the rule before, 0.636 and
+#            1.17x). The reference's rule is the one that meets both hybrid goals. Then the evaluation command:
+#            see the README's Status (every goal met; fast - slow -0.004, hybrid - slow -0.003, dense 3.57x).
 # The bundled checkpoint (locate_ros/demo_model) is the mean of runs xa2's and xa3's moving averages (x1 blocks, 5,500
 # and 8,000 CPU steps from v12 as bundled; entries xa1-xa3, avg_xa), in bfloat16, declaring instance-anchored windows. v12 is at step 4,437, stored in bfloat16 (the bf16 entry), with its training sizes (above): h2 as below (its first 4,000 steps at
 # --steps 4000, then the same command with --steps 8000 --stop-after 3200; trained at commit fad0e9e,
@@ -628,3 +640,6 @@ python -c "import json, pathlib; p = pathlib.Path('runs/xa3_bf16/generation_conf
 d = json.loads(p.read_text()); d['instance_anchored_blocks'] = True; p.write_text(json.dumps(d, indent=2) + '\n')"
 python tools/average_checkpoints.py runs/avg_xa2_xa3 locate_ros/demo_model runs/xa3_bf16  # side files: the first's
 python tools/bundle_demo_model.py runs/avg_xa2_xa3  # bundled
+# its hybrid rule since causal readout (entry readout): the reference's
+python -c "import json, pathlib; p = pathlib.Path('locate_ros/demo_model/generation_config.json')
+d = json.loads(p.read_text()); del d['hybrid_thresholds']; p.write_text(json.dumps(d, indent=2) + '\n')"

@@ -3,7 +3,8 @@
 One loop for all three modes, over any `Backend`, following the reference generate() step for step:
 build the inputs (blocks.py), forward, crop the window's K/V, sample (sampling.py), decide what to
 commit (hybrid.py), append. Bounds on new tokens, boxes and wall time make every output terminate:
-each step commits at least one token.
+each step commits at least one token (a hybrid anchored window that keeps nothing is followed by a
+token-by-token step that does).
 """
 from __future__ import annotations
 
@@ -44,6 +45,13 @@ class DecodeOptions:
     # every box's other edges are read knowing which instance its x1 picked. The same one forward
     # per box; one more per answer group (hybrid.anchored_decision).
     instance_anchored: bool = False
+    # With instance-anchored windows (fast and hybrid mode without verification): each box's x2 and
+    # y2 as the next step's causal rows read them, not as the window drafted them. The window writes
+    # y1 x2 y2 side by side, none seeing the others; the next step re-runs the committed box token by
+    # token anyway (to cache it), so the row at y1 predicts x2 knowing x1 and y1, as slow mode does,
+    # and the row at x2 predicts y2. The answer takes those picks (when coordinates); the cache keeps
+    # the drafted values the later rows saw. No extra forward: only a few more rows of logits.
+    causal_readout: bool = True
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -93,6 +101,9 @@ def generate(backend, prompt_ids: list[int], image_features, tokens: TokenIds, o
     anchored = opts.instance_anchored and in_mtp
     at_x1 = False  # the last step ended with a box's x1 that the next window anchors at
     fallbacks, boxes, stop = 0, 0, "max_new_tokens"
+    readout = opts.causal_readout and anchored
+    reread: set[int] = set()  # indices of drafted x2 and y2 that the next step's causal rows reread
+    rereads: dict[int, tuple[int, float]] = {}  # index -> (the causal row's pick, its probability)
     t0 = time.perf_counter()
     t_first = None
     while len(generated) < total:
@@ -104,8 +115,23 @@ def generate(backend, prompt_ids: list[int], image_features, tokens: TokenIds, o
         else:
             ids, pos, mask = ar_inputs(generated, past)
             rows, kind = 1, "ar"
-        logits = backend.forward(ids, pos, mask, rows, image_features if past == 0 else None)
+        n_causal = L - past if reread and in_mtp and past > 0 else 0  # the rows of the uncached committed tokens
+        logits = backend.forward(ids, pos, mask, n_causal + rows, image_features if past == 0 else None)
         backend.crop(L)  # drop the window's K/V: committed tokens are re-run causally next step
+        if n_causal:
+            causal, logits = logits[:n_causal], logits[n_causal:]
+            if logits_hook is not None:  # causal row j predicts generated[past + j + 1]
+                causal = logits_hook(len(steps), "ar", causal, past + 1 - prompt_len)
+            targets = sorted(i for i in reread if past < i < L)
+            picks = sample_tokens(causal[[i - past - 1 for i in targets]], generated, tokens=tokens, mode="slow",
+                                  temperature=opts.temperature, top_p=opts.top_p, top_k=opts.top_k,
+                                  repetition_penalty=opts.repetition_penalty, thresholds=opts.thresholds,
+                                  generator=generator) if targets else None
+            for r, i in enumerate(targets):
+                pick = picks.x0[r]
+                if tokens.is_coord(pick):
+                    rereads[i] = (pick, float(picks.probs[r, pick]))
+        reread.clear()
         if logits_hook is not None:
             logits = logits_hook(len(steps), kind, logits, L - prompt_len)
         if generator is None and opts.seed is not None:
@@ -115,6 +141,8 @@ def generate(backend, prompt_ids: list[int], image_features, tokens: TokenIds, o
                           thresholds=opts.thresholds, generator=generator)
         if in_mtp:
             pat = window_decision(s, opts.mode, tokens, opts.thresholds, anchored, at_x1)
+            if readout and at_x1 and pat.type in ("anchored_box", "anchored_end"):
+                reread.update((L + 1, L + 2))  # the box's x2 and y2 (pat.tokens: y1 x2 y2 </box> ...)
         elif opts.mode == "hybrid":
             pat = ar_decision(s.x0[0], tokens)
         else:  # slow: plain next-token decoding
@@ -122,6 +150,8 @@ def generate(backend, prompt_ids: list[int], image_features, tokens: TokenIds, o
         at_x1 = pat is not None and pat.type in ("box_x1", "anchored_box")
         new = pat.tokens if pat is not None else [s.x0[0]]
         generated.extend(new)
+        if not new:  # (a hybrid anchored window whose x1 has no valid box after it) the next step
+            backend.crop(L - 1)  # re-runs the last token, whose row predicts what follows it
         if new:  # one gather (one device sync) for the probabilities of everything this step committed
             at = torch.arange(len(new), device=s.probs.device).clamp_(max=rows - 1)
             probs_out.extend(s.probs[at, torch.tensor(new, device=s.probs.device)].tolist())
@@ -147,6 +177,9 @@ def generate(backend, prompt_ids: list[int], image_features, tokens: TokenIds, o
             break
     t_end = time.perf_counter()
     t_first = t_first or t_end
+    for i, (pick, p) in rereads.items():
+        if i < len(generated):
+            generated[i], probs_out[i - prompt_len] = pick, p
     return Generation(generated[prompt_len:], probs_out, stop, steps, fallbacks, t_first - t0, t_end - t_first)
 
 

@@ -98,16 +98,17 @@ def score(samples: Sequence[Sample], detections: Sequence[list]) -> dict:
 def evaluate(model_path: str, seed: int = EVAL_SEED, n: int = 300, dense: int = 30,
              modes: Sequence[str] = ("slow", "fast", "hybrid"), image_size: tuple[int, int] = (128, 224),
              max_new_tokens: int = 2048, progress: bool = True, device: Optional[str] = None,
-             families: Optional[Sequence[str]] = None) -> dict:
+             families: Optional[Sequence[str]] = None, causal_readout: bool = True) -> dict:
     from tqdm import tqdm
 
     from ..locator import Locator
 
-    loc = Locator.from_pretrained(model_path, device=device or "cpu")
+    loc = Locator.from_pretrained(model_path, device=device or "cpu", causal_readout=causal_readout)
     samples = held_out_set(seed, n, dense, image_size, families)
     # instance_anchored: the checkpoint's fast and hybrid windows follow each box's x1 (not the reference's)
     report = {"model": str(model_path), "seed": seed, "images": len(samples),
-              "instance_anchored": loc.options.instance_anchored, "modes": {}}
+              "instance_anchored": loc.options.instance_anchored,
+              "causal_readout": loc.options.causal_readout and loc.options.instance_anchored, "modes": {}}
     dense_idx = [i for i, s in enumerate(samples) if s.family == "dense"]
     objects = [s for s in samples if s.family == "objects"]
     objects_truth = objects_boxes(objects, [[] for _ in objects])[1]
@@ -184,9 +185,12 @@ def main(argv=None) -> int:
     ap.add_argument("--max-new-tokens", type=int, default=2048)
     ap.add_argument("--device", default=None)
     ap.add_argument("--out", default=None, help="also write the JSON here")
+    ap.add_argument("--no-causal-readout", action="store_true",
+                    help="fast/hybrid: keep each box's drafted x2 y2 (DecodeOptions.causal_readout), to compare")
     args = ap.parse_args(argv)
     report = evaluate(args.model, args.seed, args.n, args.dense, args.modes, tuple(args.image_size),
-                      args.max_new_tokens, device=args.device, families=args.families)
+                      args.max_new_tokens, device=args.device, families=args.families,
+                      causal_readout=not args.no_causal_readout)
     if args.out:
         open(args.out, "w").write(json.dumps(report, indent=1) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "objects_per_image"}, indent=1))

@@ -201,7 +201,9 @@ class LocateNode(LifecycleNode):
                 self.get_logger().info(f"hybrid mode's fallback rule differs from the reference's: {self._hybrid_rule}")
             if self._locator.options.instance_anchored:  # not the reference's windows: say so
                 self.get_logger().info("the checkpoint declares instance-anchored windows: fast and hybrid mode "
-                                       "write each box's other edges after its x1 (DecodeOptions.instance_anchored)")
+                                       "write each box's other edges after its x1 (DecodeOptions.instance_anchored) "
+                                       "and answer its x2 y2 as the next step's causal rows pick them "
+                                       "(DecodeOptions.causal_readout)")
             pr = self._locator.processor
             if pr.min_short_side is not None or pr.max_long_side is not None:  # not the reference's sizes: say so
                 self.get_logger().info(f"the checkpoint declares its training image sizes: images are rescaled to a "

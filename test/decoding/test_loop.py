@@ -93,7 +93,7 @@ def test_hybrid_falls_back_for_an_ambiguous_coordinate_and_returns_to_parallel(s
     assert fast.hybrid_fallbacks == 0 and fast.forward_steps == 3  # fast keeps the top coordinate
 
 
-@pytest.mark.parametrize("mode", ["slow", "fast", "hybrid", "hybrid-verify"])
+@pytest.mark.parametrize("mode", ["slow", "fast", "hybrid", "hybrid-verify", "fast-anchored", "hybrid-anchored"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_random_logits_always_terminate_within_bounds(setup, mode, seed):
     """Garbage (random logits, boosted on the special tokens the decisions look at) still ends in bounds."""
@@ -109,11 +109,13 @@ def test_random_logits_always_terminate_within_bounds(setup, mode, seed):
 
     rule = HybridThresholds(verify_ratio=0.5 if mode == "hybrid-verify" else 0.0)
     opts = DecodeOptions(mode=mode.split("-")[0], max_new_tokens=60, temperature=0.7 if seed == 2 else 0.0, seed=seed,
-                         top_p=0.9, thresholds=rule)
+                         top_p=0.9, thresholds=rule, instance_anchored=mode.endswith("anchored"))
     gen = generate(be, prompt, feats, tok, opts, logits_hook=hook)
     assert gen.stop_reason in ("eos", "max_new_tokens")
-    assert len(gen.token_ids) < 60 + 6 and gen.forward_steps <= 60
-    assert all(len(s.appended) >= 1 for s in gen.steps)
+    assert len(gen.token_ids) < 60 + 6 and gen.forward_steps <= (2 * 60 if mode == "hybrid-anchored" else 60)
+    # every step commits a token, but a hybrid anchored window that keeps nothing: the AR step after it does
+    for s, after in zip(gen.steps, gen.steps[1:] + [None]):
+        assert len(s.appended) >= 1 or (s.pattern == "anchored_error" and after is not None and after.kind == "ar")
 
 
 VERIFY_ALL = DecodeOptions(mode="hybrid", max_new_tokens=100, thresholds=HybridThresholds(verify_ratio=1.0))
@@ -230,6 +232,51 @@ def test_verifying_hybrid_at_ratio_1_is_slow_mode_on_the_real_decoder(setup, pen
     assert len(set(slow.token_ids)) > 5  # a real sequence, not one token repeated
     assert gen.token_ids == slow.token_ids and gen.stop_reason == slow.stop_reason
     assert any(s.pattern == "rejected" for s in gen.steps) and gen.forward_steps <= slow.forward_steps
+
+
+@pytest.mark.parametrize("mode", ["fast", "hybrid"])
+def test_causal_readout_answers_each_box_s_x2_y2_as_the_next_step_s_causal_rows_pick_them(setup, mode):
+    """Instance-anchored windows draft y1 x2 y2 side by side; the next step re-runs the drafted box
+    causally (to cache it), and its rows at y1 and x2 pick x2 and y2 knowing the edges before them.
+    The answer takes those picks (the last box's too: the step that reads the end re-runs it), the
+    cache keeps the drafts (Step.appended), and it costs no forward. Off, the drafts stand."""
+    be, feats, prompt, tok = setup
+    answer = box_answer([(100, 200, 300, 400), (110, 210, 310, 410), (120, 220, 320, 420)], tok)
+    drafted = list(answer)
+    for i in (3, 4, 9, 10, 15, 16):  # every box's x2 and y2, drafted 5 bins off
+        drafted[i] += 5
+    hook = split_hook(ForceAnswer(answer), ForceAnswer(drafted))
+    opts = DecodeOptions(mode=mode, max_new_tokens=100, instance_anchored=True)
+    gen = generate(be, prompt, feats, tok, opts, logits_hook=hook)
+    assert gen.token_ids == answer and gen.stop_reason == "eos" and gen.hybrid_fallbacks == 0
+    assert [t for s in gen.steps for t in s.appended] == drafted  # what the cache holds
+    assert len(gen.token_probs) == len(answer) and min(gen.token_probs) > 0.99  # the picks' own probabilities
+    off = generate(be, prompt, feats, tok, dataclasses.replace(opts, causal_readout=False), logits_hook=hook)
+    assert off.token_ids == drafted and off.forward_steps == gen.forward_steps == 5
+
+
+def test_a_hybrid_anchored_window_with_no_coordinate_after_x1_finishes_the_box_token_by_token(setup):
+    """The window anchored at box 1's x1 holds no coordinate where y1 goes: the reference's rule keeps
+    the window's valid prefix (nothing here) and goes on token by token from the x1, whose row the
+    next step re-runs (the cache already held it)."""
+    be, feats, prompt, tok = setup
+    answer = box_answer([(100, 200, 300, 400), (110, 210, 310, 410)], tok)
+    force = ForceAnswer(answer)
+    text = [i for i in range(tok.coord_start) if i not in (tok.box_start, tok.box_end, tok.none, tok.null)][:4]
+
+    def hook(call, kind, logits, n):
+        out = force(call, kind, logits, n)
+        if call == 1 and kind == "mtp":  # the first anchored window: its y1 row names no coordinate
+            out[0] = -1e4
+            out[0, text] = torch.tensor([4.0, 3.0, 2.0, 1.0])
+        return out
+
+    opts = DecodeOptions(mode="hybrid", max_new_tokens=100, instance_anchored=True)
+    gen = generate(be, prompt, feats, tok, opts, logits_hook=hook)
+    assert gen.token_ids == answer and gen.stop_reason == "eos" and gen.hybrid_fallbacks == 1
+    assert [(s.kind, s.pattern, len(s.appended)) for s in gen.steps][:6] == [
+        ("mtp", "box_x1", 2), ("mtp", "anchored_error", 0), ("ar", "coord_ar", 1), ("ar", "coord_ar", 1),
+        ("ar", "coord_ar", 1), ("ar", "box_end_ar", 1)]
 
 
 def test_options_are_validated():

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from locate_ros.cli import default_model_path
+from locate_ros.decoding.hybrid import HybridThresholds
 from locate_ros.locator import checkpoint_thresholds
 
 pytestmark = [pytest.mark.ros, pytest.mark.usefixtures("loopback_only")]
@@ -22,9 +23,12 @@ def test_demo_runs_the_node_end_to_end(tmp_path):
     assert out.exists() and out.stat().st_size > 0
     # the node says that the demo checkpoint's images are rescaled to its training sizes (its own process's log)
     assert "declares its training image sizes" in res.stdout + res.stderr, res.stdout + res.stderr
-    # ... and that hybrid mode uses the demo checkpoint's own fallback rule (the profile sets none)
-    declared = checkpoint_thresholds(default_model_path()).verify_ratio
-    assert f"verify_ratio={declared} (checkpoint)" in res.stdout + res.stderr, res.stdout + res.stderr
+    # ... that its windows are instance-anchored with causal readout (not the reference's), and that its
+    # hybrid rule is the reference's (it declares none, the profile sets none: nothing said about it)
+    assert "declares instance-anchored windows" in res.stdout + res.stderr, res.stdout + res.stderr
+    assert "(DecodeOptions.causal_readout)" in res.stdout + res.stderr, res.stdout + res.stderr
+    assert checkpoint_thresholds(default_model_path()) == HybridThresholds()
+    assert "fallback rule differs" not in res.stdout + res.stderr, res.stdout + res.stderr
     # the default model is the bundled demo checkpoint: the node's answer (hybrid mode, sent over DDS)
     # holds real boxes on the demo scene's squares (test_demo_model.py has the per-mode figures)
     f1_50 = float(re.search(r"F1@0.5 ([0-9.]+)", res.stdout).group(1))
