@@ -9,7 +9,7 @@ concatenation (and is cropped by slicing), full-vocabulary logits for every inpu
 PyTorch's default CPU matmul (MKL sgemm) instead of our oneDNN path.
 Prints one JSON object.
 
-  python bench/decode.py [--n 20,100,300] [--threads 2] [--modes slow,fast,hybrid,verify] [--no-baseline]
+  python bench/decode.py [--n 20,100,300] [--threads 2] [--modes slow,fast,hybrid,verify,anchored,readout] [--no-baseline]
                          [--unfused] [--model DIR]
 
 `--unfused` adds our loop with q/k/v and gate/up packed one by one instead of as one matmul each
@@ -18,7 +18,9 @@ checkpoint (its weights, shapes and processor; e.g. the bundled demo model) inst
 Qwen2.5-0.5B-shaped decoder.
 
 `verify` is hybrid mode with `HybridThresholds(verify_ratio=1.0)`: every drafted token checked
-against the token-by-token rows (the forced drafts all hold).
+against the token-by-token rows (the forced drafts all hold). `anchored` is fast mode with
+instance-anchored windows and the drafted x2 y2, `readout` the same with causal readout
+(`DecodeOptions.causal_readout`: the causal rows' logits too); `readout/anchored` is its cost.
 """
 from __future__ import annotations
 
@@ -117,7 +119,10 @@ def run_once(backend, prompt, image, tokens, n_boxes, mode, seed=0, sync=lambda:
     # the forced drafts all hold, so this is the cost of the check: full-vocabulary logits for the
     # rows that re-run the last block)
     rule = HybridThresholds(verify_ratio=1.0) if mode == "verify" else HybridThresholds()
-    opts = DecodeOptions(mode="hybrid" if mode == "verify" else mode, max_new_tokens=6 * n_boxes + 8, thresholds=rule)
+    anchored = mode in ("anchored", "readout")
+    loop_mode = "hybrid" if mode == "verify" else "fast" if anchored else mode
+    opts = DecodeOptions(mode=loop_mode, max_new_tokens=6 * n_boxes + 8, thresholds=rule,
+                         instance_anchored=anchored, causal_readout=mode == "readout")
     sync()
     t0 = time.perf_counter()
     feats = backend.encode_image(image.pixel_values, [image.grid_hw])
@@ -192,6 +197,8 @@ def main():
         for m in modes:
             if m != "slow" and "slow" in ours:
                 rat[f"{m}/slow"] = round(ours[m]["boxes_per_s"] / ours["slow"]["boxes_per_s"], 3)
+            if m == "readout" and "anchored" in ours:
+                rat["readout/anchored"] = round(ours[m]["boxes_per_s"] / ours["anchored"]["boxes_per_s"], 3)
             if "unfused" in results:
                 rat[f"ours/unfused {m}"] = round(ours[m]["boxes_per_s"] / results["unfused"][n][m]["boxes_per_s"], 3)
             if "baseline" in results:
