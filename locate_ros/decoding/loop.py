@@ -122,15 +122,14 @@ def generate(backend, prompt_ids: list[int], image_features, tokens: TokenIds, o
             causal, logits = logits[:n_causal], logits[n_causal:]
             if logits_hook is not None:  # causal row j predicts generated[past + j + 1]
                 causal = logits_hook(len(steps), "ar", causal, past + 1 - prompt_len)
-            targets = sorted(i for i in reread if past < i < L)
-            picks = sample_tokens(causal[[i - past - 1 for i in targets]], generated, tokens=tokens, mode="slow",
-                                  temperature=opts.temperature, top_p=opts.top_p, top_k=opts.top_k,
-                                  repetition_penalty=opts.repetition_penalty, thresholds=opts.thresholds,
-                                  generator=generator) if targets else None
-            for r, i in enumerate(targets):
-                pick = picks.x0[r]
-                if tokens.is_coord(pick):
-                    rereads[i] = (pick, float(picks.probs[r, pick]))
+            for i in sorted(i for i in reread if past < i < L):
+                # as slow mode samples there: a repetition penalty sees only the tokens before i
+                row = sample_tokens(causal[i - past - 1:i - past], generated[:i], tokens=tokens, mode="slow",
+                                    temperature=opts.temperature, top_p=opts.top_p, top_k=opts.top_k,
+                                    repetition_penalty=opts.repetition_penalty, thresholds=opts.thresholds,
+                                    generator=generator)
+                if tokens.is_coord(row.x0[0]):
+                    rereads[i] = (row.x0[0], float(row.probs[0, row.x0[0]]))
         reread.clear()
         if logits_hook is not None:
             logits = logits_hook(len(steps), kind, logits, L - prompt_len)
