@@ -199,9 +199,10 @@ def test_verifying_hybrid_stops_where_slow_mode_stops(setup):
     assert gen.stop_reason == "max_time" and gen.forward_steps == 1 and gen.token_ids == endless[:6]  # unchecked
 
 
-def test_verifying_hybrid_judges_each_row_with_its_own_history(setup):
+def test_verifying_hybrid_and_causal_readout_judge_each_row_with_its_own_history(setup):
     """Repetition penalty: the row that predicts x2 = <300> must not be penalised for the <300> the
-    draft holds at that very place (slow mode has not written it yet), or <301> would win there."""
+    draft holds at that very place (slow mode has not written it yet), or <301> would win there;
+    neither when it checks the draft (verification) nor when it rereads it (causal readout)."""
     be, feats, prompt, tok = setup
     answer = box_answer([(100, 200, 300, 400)], tok)
     force = ForceAnswer(answer)
@@ -215,7 +216,8 @@ def test_verifying_hybrid_judges_each_row_with_its_own_history(setup):
 
     hook = split_hook(causal, force)
     for opts in (DecodeOptions(mode="slow", max_new_tokens=100, repetition_penalty=1.3),
-                 dataclasses.replace(VERIFY_ALL, repetition_penalty=1.3)):
+                 dataclasses.replace(VERIFY_ALL, repetition_penalty=1.3),
+                 DecodeOptions(mode="fast", max_new_tokens=100, repetition_penalty=1.3, instance_anchored=True)):
         gen = generate(be, prompt, feats, tok, opts, logits_hook=hook)
         assert gen.token_ids == answer, opts.mode
 
@@ -253,25 +255,6 @@ def test_causal_readout_answers_each_box_s_x2_y2_as_the_next_step_s_causal_rows_
     assert len(gen.token_probs) == len(answer) and min(gen.token_probs) > 0.99  # the picks' own probabilities
     off = generate(be, prompt, feats, tok, dataclasses.replace(opts, causal_readout=False), logits_hook=hook)
     assert off.token_ids == drafted and off.forward_steps == gen.forward_steps == 5
-
-
-def test_causal_readout_judges_each_row_with_its_own_history(setup):
-    """Repetition penalty: the row that rereads x2 = <300> must not be penalised for the <300> the
-    draft holds at that very place (slow mode has not written it yet), or <301> would win there."""
-    be, feats, prompt, tok = setup
-    answer = box_answer([(100, 200, 300, 400)], tok)
-    force = ForceAnswer(answer)
-
-    def causal(call, kind, logits, n):
-        out = force(call, kind, logits, n)
-        if 0 <= 3 - n < out.shape[0]:
-            out[3 - n] = -1e4
-            out[3 - n, tok.coord_token(300)], out[3 - n, tok.coord_token(301)] = 1.0, 0.9
-        return out
-
-    opts = DecodeOptions(mode="fast", max_new_tokens=100, instance_anchored=True, repetition_penalty=1.3)
-    gen = generate(be, prompt, feats, tok, opts, logits_hook=split_hook(causal, force))
-    assert gen.token_ids == answer
 
 
 def test_a_hybrid_anchored_window_with_no_coordinate_after_x1_finishes_the_box_token_by_token(setup):
