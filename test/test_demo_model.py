@@ -104,7 +104,8 @@ def test_the_demo_models_hybrid_mode_keeps_slow_modes_accuracy_under_the_referen
         fallbacks[name] = sum(r.stats["hybrid_fallbacks"] for r in answers[name]) / sum(r.stats["boxes"] for r in answers[name])
         steps[name] = sum(r.stats["forward_steps"] for r in answers[name])
     assert scores["hybrid"] > scores["slow"] - 0.03, scores
-    assert 0 < fallbacks["hybrid"] < 0.1 and steps["hybrid"] < 0.4 * steps["slow"], (fallbacks, steps)
+    # (its fallbacks here are two boxes or so: another CPU's rounding may make them none)
+    assert fallbacks["hybrid"] < 0.1 and steps["hybrid"] < 0.4 * steps["slow"], (fallbacks, steps)
     assert [r.token_ids for r in answers["exact"]] == [r.token_ids for r in answers["slow"]]
     assert steps["exact"] < 0.8 * steps["slow"], steps
 
