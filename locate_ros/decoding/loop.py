@@ -86,6 +86,20 @@ class Generation:
         return len(self.steps)
 
 
+def causal_choices(causal: torch.Tensor, generated: list[int], first: int, tokens: TokenIds, opts: DecodeOptions,
+                   generator: Optional[torch.Generator]) -> tuple[list[int], torch.Tensor]:
+    """Token-by-token choices of causal rows [R, V] and their probabilities [R, V], as slow mode
+    samples them: row j predicts generated[first + j] and sees generated[:first + j] (a repetition
+    penalty must not count the draft's token at that very place)."""
+    sampling = dict(tokens=tokens, mode="slow", temperature=opts.temperature, top_p=opts.top_p, top_k=opts.top_k,
+                    repetition_penalty=opts.repetition_penalty, thresholds=opts.thresholds, generator=generator)
+    if opts.repetition_penalty == 1.0:  # no row depends on its own history: one call for all
+        rows = [sample_tokens(causal, generated, **sampling)]
+    else:
+        rows = [sample_tokens(causal[j:j + 1], generated[:first + j], **sampling) for j in range(causal.shape[0])]
+    return [i for s in rows for i in s.x0], torch.cat([s.probs for s in rows])
+
+
 def generate(backend, prompt_ids: list[int], image_features, tokens: TokenIds, opts: DecodeOptions,
              block: int = 6, logits_hook: Optional[LogitsHook] = None) -> Generation:
     if opts.mode == "hybrid" and opts.thresholds.verify_ratio > 0:
@@ -122,14 +136,13 @@ def generate(backend, prompt_ids: list[int], image_features, tokens: TokenIds, o
             causal, logits = logits[:n_causal], logits[n_causal:]
             if logits_hook is not None:  # causal row j predicts generated[past + j + 1]
                 causal = logits_hook(len(steps), "ar", causal, past + 1 - prompt_len)
-            for i in sorted(i for i in reread if past < i < L):
-                # as slow mode samples there: a repetition penalty sees only the tokens before i
-                row = sample_tokens(causal[i - past - 1:i - past], generated[:i], tokens=tokens, mode="slow",
-                                    temperature=opts.temperature, top_p=opts.top_p, top_k=opts.top_k,
-                                    repetition_penalty=opts.repetition_penalty, thresholds=opts.thresholds,
-                                    generator=generator)
-                if tokens.is_coord(row.x0[0]):
-                    rereads[i] = (row.x0[0], float(row.probs[0, row.x0[0]]))
+            targets = sorted(i for i in reread if past < i < L)  # row i - past - 1 predicts generated[i]
+            if targets:
+                picks, picks_p = causal_choices(causal[:targets[-1] - past], generated, past + 1, tokens, opts, generator)
+                for i in targets:
+                    pick = picks[i - past - 1]
+                    if tokens.is_coord(pick):
+                        rereads[i] = (pick, float(picks_p[i - past - 1, pick]))
         reread.clear()
         if logits_hook is not None:
             logits = logits_hook(len(steps), kind, logits, L - prompt_len)
@@ -219,16 +232,6 @@ def generate_verified(backend, prompt_ids: list[int], image_features, tokens: To
     sampling = dict(tokens=t, temperature=opts.temperature, top_p=opts.top_p, top_k=opts.top_k,
                     repetition_penalty=opts.repetition_penalty, thresholds=opts.thresholds)
 
-    def choose(causal: torch.Tensor, first: int) -> tuple[list[int], torch.Tensor]:
-        """Token-by-token choices of the causal rows and their probabilities [R, V]; row j sees
-        generated[:first + j]."""
-        if opts.repetition_penalty == 1.0:  # no row depends on its own history: one call for all
-            rows = [sample_tokens(causal, generated, mode="slow", generator=generator, **sampling)]
-        else:
-            rows = [sample_tokens(causal[j:j + 1], generated[:first + j], mode="slow", generator=generator, **sampling)
-                    for j in range(causal.shape[0])]
-        return [i for s in rows for i in s.x0], torch.cat([s.probs for s in rows])
-
     def note_correction(at: int, choice: int) -> None:
         """The box that a correction at index `at` lands in, or starts, was not drafted whole."""
         for i in [i for i in corrected if i >= at]:
@@ -269,7 +272,7 @@ def generate_verified(backend, prompt_ids: list[int], image_features, tokens: To
                 win = logits_hook(len(steps), "mtp", win, L - prompt_len)
         if generator is None and opts.seed is not None:
             generator = torch.Generator(device=logits.device).manual_seed(opts.seed)
-        chosen, causal_p = choose(causal, first)
+        chosen, causal_p = causal_choices(causal, generated, first, tokens, opts, generator)
         dev = causal_p.device
         chosen_p = causal_p[torch.arange(len(chosen), device=dev), torch.tensor(chosen, device=dev)].tolist()
         stands = verdicts(causal_p[:unverified], generated[first:], chosen, chosen_p) if unverified else []
